@@ -1,0 +1,99 @@
+"""MLP classifiers on an on-device dataset: the network optimizees of Andrychowicz et al., 2016 (3.2)."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+ACTIVATIONS = {"sigmoid": jax.nn.sigmoid, "tanh": jnp.tanh, "relu": jax.nn.relu}
+
+
+class MLPInstance(NamedTuple):
+    """An MLP problem has no random structure of its own: its randomness is the initial weights
+    (:meth:`MLPClassifier.init`) and the minibatch stream (the ``key`` of :meth:`MLPClassifier.loss`).
+    The empty instance keeps the task contract uniform."""
+
+
+@struct.dataclass
+class MLPClassifier:
+    """A fully connected classifier trained with softmax cross-entropy on minibatches.
+
+    The dataset (``images`` (N, D) float32, ``labels`` (N,) int32) is a pytree leaf of the task, so
+    it lives on device and passes into ``jit`` as an argument, never as a baked-in constant; a
+    minibatch of ``batch_size`` examples is drawn (with replacement) from the key given to
+    :meth:`loss`. Weights are N(0, init_scale^2), biases zero. Params are a tuple of
+    ``{"w", "b"}`` dicts, one per layer.
+    """
+
+    images: jax.Array
+    labels: jax.Array
+    hidden_sizes: tuple[int, ...] = struct.field(pytree_node=False, default=(20,))
+    activation: str = struct.field(pytree_node=False, default="sigmoid")
+    batch_size: int = struct.field(pytree_node=False, default=128)
+    init_scale: float = struct.field(pytree_node=False, default=0.1)
+    num_classes: int = struct.field(pytree_node=False, default=10)
+
+    def __post_init__(self):
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(
+                f"MLPClassifier: activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}"
+            )
+        if any((not isinstance(h, int)) or h < 1 for h in self.hidden_sizes):
+            raise ValueError(
+                f"MLPClassifier: hidden_sizes must be positive integers, got {self.hidden_sizes!r}"
+            )
+        if self.batch_size < 1:
+            raise ValueError(f"MLPClassifier: batch_size must be >= 1, got {self.batch_size!r}")
+        if getattr(self.images, "ndim", 2) != 2:
+            raise ValueError(
+                f"MLPClassifier: images must have shape (N, features), got {self.images.shape}"
+            )
+
+    @property
+    def layer_sizes(self) -> tuple[int, ...]:
+        return (self.images.shape[-1], *self.hidden_sizes, self.num_classes)
+
+    def sample(self, key: jax.Array) -> MLPInstance:
+        del key
+        return MLPInstance()
+
+    def init(self, key: jax.Array, instance: MLPInstance | None = None):
+        del instance
+        sizes = self.layer_sizes
+        keys = jax.random.split(key, len(sizes) - 1)
+        return tuple(
+            {"w": self.init_scale * jax.random.normal(k, (n_in, n_out)), "b": jnp.zeros((n_out,))}
+            for k, n_in, n_out in zip(keys, sizes[:-1], sizes[1:])
+        )
+
+    def logits(self, params, images: jax.Array) -> jax.Array:
+        act = ACTIVATIONS[self.activation]
+        h = images
+        for layer in params[:-1]:
+            h = act(h @ layer["w"] + layer["b"])
+        return h @ params[-1]["w"] + params[-1]["b"]
+
+    def minibatch(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+        idx = jax.random.randint(key, (self.batch_size,), 0, self.labels.shape[0])
+        return self.images[idx], self.labels[idx]
+
+    def loss(self, params, instance: MLPInstance | None, key: jax.Array) -> jax.Array:
+        del instance
+        images, labels = self.minibatch(key)
+        return cross_entropy(self.logits(params, images), labels)
+
+    def full_loss(self, params, images: jax.Array, labels: jax.Array) -> jax.Array:
+        """Mean cross-entropy over a whole split (e.g. held-out data)."""
+        return cross_entropy(self.logits(params, images), labels)
+
+    def error_rate(self, params, images: jax.Array, labels: jax.Array) -> jax.Array:
+        """Fraction of misclassified examples."""
+        return jnp.mean(jnp.argmax(self.logits(params, images), axis=-1) != labels)
+
+
+def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    logp = jax.nn.log_softmax(logits)
+    return -jnp.mean(jnp.take_along_axis(logp, labels[:, None], axis=-1))

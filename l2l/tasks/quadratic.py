@@ -1,0 +1,56 @@
+"""Random quadratics f(theta) = ||W theta - y||^2, the optimizee of Andrychowicz et al., 2016 (section 3.1)."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+DISTRIBUTIONS = ("normal", "uniform")
+
+
+class QuadraticInstance(NamedTuple):
+    """One random problem."""
+
+    W: jax.Array  # (dim, dim) design matrix.
+    y: jax.Array  # (dim,) target.
+
+
+@struct.dataclass
+class Quadratic:
+    """The task family f(theta) = ||W theta - y||^2 with theta in R^dim.
+
+    ``W`` and ``y`` are i.i.d. N(0, 1) (``distribution="normal"``, the paper's setup) or
+    U[0, 1) (``distribution="uniform"``); the initial point is theta_0 ~ N(0, init_scale^2 I).
+    The loss is deterministic, so the ``key`` of :meth:`loss` is ignored.
+    """
+
+    dim: int = struct.field(pytree_node=False, default=10)
+    distribution: str = struct.field(pytree_node=False, default="normal")
+    init_scale: float = struct.field(pytree_node=False, default=1.0)
+
+    def __post_init__(self):
+        if not isinstance(self.dim, int) or self.dim < 1:
+            raise ValueError(f"Quadratic: dim must be a positive integer, got {self.dim!r}")
+        if self.distribution not in DISTRIBUTIONS:
+            raise ValueError(
+                f"Quadratic: distribution must be one of {DISTRIBUTIONS}, got {self.distribution!r}"
+            )
+        if not self.init_scale > 0:
+            raise ValueError(f"Quadratic: init_scale must be > 0, got {self.init_scale!r}")
+
+    def sample(self, key: jax.Array) -> QuadraticInstance:
+        k_w, k_y = jax.random.split(key)
+        draw = jax.random.normal if self.distribution == "normal" else jax.random.uniform
+        return QuadraticInstance(W=draw(k_w, (self.dim, self.dim)), y=draw(k_y, (self.dim,)))
+
+    def init(self, key: jax.Array, instance: QuadraticInstance) -> jax.Array:
+        del instance
+        return self.init_scale * jax.random.normal(key, (self.dim,))
+
+    def loss(self, params: jax.Array, instance: QuadraticInstance, key: jax.Array | None = None):
+        del key
+        residual = instance.W @ params - instance.y
+        return jnp.sum(residual**2)
