@@ -1,0 +1,132 @@
+import dataclasses
+from typing import Literal
+
+import pytest
+
+from l2l import config as config_lib
+from l2l.config import ConfigError, TaskConfig, field
+from l2l.evaluate import BaselineConfig, EvaluateConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class Inner:
+    rate: float = field(0.5, gt=0, le=1)
+    mode: Literal["a", "b"] = "a"
+
+
+@dataclasses.dataclass(frozen=True)
+class Outer:
+    steps: int = field(10, ge=1)
+    name: str = "x"
+    flag: bool = False
+    sizes: tuple[int, ...] = (1, 2)
+    inner: Inner = field(Inner())
+    items: tuple[Inner, ...] = field((Inner(), Inner(rate=0.25)))
+    extra: dict[str, float] = field({})
+    maybe: float | None = None
+
+
+def write(tmp_path, text):
+    path = tmp_path / "exp.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_load_builds_typed_frozen_config(tmp_path):
+    path = write(
+        tmp_path, "steps: 20\nsizes: [3, 4]\ninner: {rate: 1e-3, mode: b}\nextra: {gamma: 2}\n"
+    )
+    cfg = config_lib.load(Outer, path)
+    assert cfg.steps == 20 and cfg.sizes == (3, 4)
+    assert cfg.inner == Inner(rate=1e-3, mode="b")  # YAML's "1e-3" string is read as a float
+    assert cfg.extra == {"gamma": 2.0} and isinstance(cfg.extra["gamma"], float)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.steps = 3
+
+
+@pytest.mark.parametrize(
+    "text, key, expected",
+    [
+        ("stepz: 3\n", "stepz", "unknown key 'stepz'"),
+        ("inner: {rat: 3}\n", "inner.rat", "unknown key 'inner.rat'"),
+        ("steps: 2.5\n", "steps", "expected int"),
+        ("steps: 0\n", "steps", "expected a value >= 1"),
+        ("flag: 1\n", "flag", "expected bool"),
+        ("inner: {rate: 2}\n", "inner.rate", "expected a value <= 1"),
+        ("inner: {rate: 0}\n", "inner.rate", "expected a value > 0"),
+        ("inner: {mode: c}\n", "inner.mode", "expected one of 'a', 'b'"),
+        ("items: [{rate: 0.1}, {rate: -1}]\n", "items.1.rate", "expected a value > 0"),
+        ("sizes: 3\n", "sizes", "expected a list"),
+        ("maybe: abc\n", "maybe", "expected float"),
+        ("extra: {gamma: nan}\n", "extra.gamma", "finite"),
+    ],
+)
+def test_errors_name_file_key_and_expectation(tmp_path, text, key, expected):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        config_lib.load(Outer, path)
+    message = str(err.value)
+    assert str(path) in message and key in message and expected in message
+
+
+def test_file_level_errors(tmp_path):
+    with pytest.raises(ConfigError, match="no such config file"):
+        config_lib.load(Outer, tmp_path / "missing.yaml")
+    with pytest.raises(ConfigError, match="top level must be a mapping"):
+        config_lib.load(Outer, write(tmp_path, "- 1\n- 2\n"))
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        config_lib.load(Outer, write(tmp_path, "steps: [1\n"))
+
+
+def test_dotted_overrides(tmp_path):
+    path = write(tmp_path, "steps: 5\n")
+    cfg = config_lib.load(
+        Outer, path, ["steps=7", "inner.rate=0.125", "items.1.mode=b", "maybe=null"]
+    )
+    assert (
+        cfg.steps == 7
+        and cfg.inner.rate == 0.125
+        and cfg.items[1].mode == "b"
+        and cfg.maybe is None
+    )
+    with pytest.raises(ConfigError, match="key=value"):
+        config_lib.load(Outer, path, ["steps"])
+    with pytest.raises(ConfigError, match="list index below 2"):
+        config_lib.load(Outer, path, ["items.5.rate=0.1"])
+    with pytest.raises(ConfigError, match="unknown key 'inner.speed'"):
+        config_lib.load(Outer, path, ["inner.speed=3"])
+
+
+def test_round_trip(tmp_path):
+    cfg = Outer(steps=3, sizes=(5,), inner=Inner(rate=0.75, mode="b"), extra={"k": 1.5}, maybe=0.5)
+    config_lib.save(cfg, tmp_path / "saved.yaml")
+    assert config_lib.load(Outer, tmp_path / "saved.yaml") == cfg
+
+
+def test_experiment_configs_validate_their_meaning(tmp_path):
+    with pytest.raises(ConfigError, match="baselines.0.*unknown optimizer 'adamw'.*known: "):
+        config_lib.load(EvaluateConfig, write(tmp_path, "baselines: [{name: adamw}]\n"))
+    with pytest.raises(ConfigError, match="baselines.0.*lr_max"):
+        config_lib.load(
+            EvaluateConfig, write(tmp_path, "baselines: [{name: sgd, lr_min: 1, lr_max: 0.1}]\n")
+        )
+    with pytest.raises(ConfigError, match="baselines.0.*gama"):
+        config_lib.load(
+            EvaluateConfig,
+            write(tmp_path, "baselines: [{name: momentum, hyperparams: {gama: 0.9}}]\n"),
+        )
+    with pytest.raises(ConfigError, match="task.hidden_sizes"):
+        config_lib.load(EvaluateConfig, write(tmp_path, "task: {hidden_sizes: [20, 0]}\n"))
+    with pytest.raises(ConfigError, match="task.kind.*'quadratic', 'mlp'"):
+        config_lib.load(EvaluateConfig, write(tmp_path, "task: {kind: cnn}\n"))
+
+
+def test_shipped_evaluate_config_is_the_embedded_default():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    shipped = config_lib.load(EvaluateConfig, root / "configs" / "quadratic_baselines.yaml")
+    assert shipped == EvaluateConfig()
+    assert shipped.task == TaskConfig(kind="quadratic", dim=10)
+    assert [b.name for b in shipped.baselines] == ["sgd", "momentum", "nesterov", "rmsprop", "adam"]
+    assert isinstance(shipped.baselines[0], BaselineConfig)
