@@ -50,8 +50,30 @@ def load(cls, path: str | Path | None = None, overrides: typing.Sequence[str] = 
             raise ConfigError(f"{source}: not valid YAML: {err}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"{source}: the top level must be a mapping of keys to values")
+    if overrides:
+        # Overrides address the full config, so a key the file leaves at its default (say a list
+        # entry, ``baselines.1.lr_max=0.1``) is filled in from the defaults first.
+        data = _merge(_defaults(cls), data)
     data = apply_overrides(data, overrides, source=source)
     return from_dict(cls, data, source=source)
+
+
+def _defaults(cls) -> dict:
+    try:
+        return to_dict(cls())
+    except TypeError:  # a class with required fields has no full default
+        return {}
+
+
+def _merge(base: dict, top: dict) -> dict:
+    """``top`` over ``base``: mappings merge key by key; any other value of ``top`` replaces."""
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def apply_overrides(data: dict, overrides: typing.Sequence[str], *, source: str = "") -> dict:

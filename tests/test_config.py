@@ -115,7 +115,7 @@ def test_experiment_configs_validate_their_meaning(tmp_path):
             EvaluateConfig,
             write(tmp_path, "baselines: [{name: momentum, hyperparams: {gama: 0.9}}]\n"),
         )
-    with pytest.raises(ConfigError, match="task.hidden_sizes"):
+    with pytest.raises(ConfigError, match="key 'task': hidden_sizes must be positive"):
         config_lib.load(EvaluateConfig, write(tmp_path, "task: {hidden_sizes: [20, 0]}\n"))
     with pytest.raises(ConfigError, match="task.kind.*'quadratic', 'mlp'"):
         config_lib.load(EvaluateConfig, write(tmp_path, "task: {kind: cnn}\n"))
