@@ -1,0 +1,39 @@
+"""Matplotlib figures. Each function takes the numbers (as written to JSON) and writes a PNG."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def loss_curves(curves: dict[str, dict], path: str | Path, *, title: str = "", ax=None) -> Path:
+    """Mean loss against the optimizee step, log scale, with the interquartile band.
+
+    ``curves`` maps a label to a dict with ``curve_mean``, ``curve_q25`` and ``curve_q75``.
+    """
+    own = ax is None
+    if own:
+        fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
+    for label, c in curves.items():
+        mean = np.asarray(c["curve_mean"])
+        steps = np.arange(len(mean))
+        (line,) = ax.plot(steps, mean, lw=1.6, label=label)
+        ax.fill_between(steps, c["curve_q25"], c["curve_q75"], color=line.get_color(), alpha=0.15)
+    ax.set_yscale("log")
+    ax.set_xlabel("optimizee step")
+    ax.set_ylabel("loss (mean; band: 25-75th percentile)")
+    if title:
+        ax.set_title(title)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(frameon=False)
+    path = Path(path)
+    if own:
+        fig.tight_layout()
+        fig.savefig(path)
+        plt.close(fig)
+    return path
