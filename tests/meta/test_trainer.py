@@ -1,0 +1,224 @@
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from l2l import learned
+from l2l.config import TaskConfig
+from l2l.learned import FeatureConfig, LSTMOptimizerConfig
+from l2l.meta import trainer as trainer_lib
+from l2l.meta import unroll as unroll_lib
+from l2l.meta.objectives import OBJECTIVES
+from l2l.tasks import Quadratic
+
+
+def tiny_config(**overrides) -> trainer_lib.MetaTrainConfig:
+    base = dict(
+        task=TaskConfig(kind="quadratic", dim=2),
+        optimizer=LSTMOptimizerConfig(
+            hidden_sizes=(3,), features=FeatureConfig(kind="identity"), output_init_scale=0.3
+        ),
+        horizon=4,
+        truncation=4,
+        batch_size=2,
+        meta_steps=3,
+        second_derivatives=True,
+        eval_instances=4,
+        test_instances=0,
+    )
+    base.update(overrides)
+    return trainer_lib.MetaTrainConfig(**base)
+
+
+def full_bptt_meta_loss(meta_params, cfg, instances, params0, stream_keys):
+    """An independent oracle: the whole horizon unrolled by a Python loop, no scan, no truncation."""
+    task = Quadratic(dim=cfg.task.dim)
+    total = 0.0
+    for b in range(cfg.batch_size):
+        inst = jax.tree.map(lambda a: a[b], instances)
+        opt = learned.lstm_optimizer(meta_params, cfg.optimizer)
+        theta = params0[b]
+        state = opt.init(theta)
+        losses = []
+        for _ in range(cfg.horizon):
+            g = jax.grad(task.loss)(theta, inst)
+            if not cfg.second_derivatives:
+                g = jax.lax.stop_gradient(g)
+            u, state = opt.update(g, state, theta)
+            theta = theta + u
+            losses.append(task.loss(theta, inst))
+        total = total + OBJECTIVES[cfg.objective](jnp.stack(losses))
+    return total / cfg.batch_size
+
+
+def to64(tree):
+    return jax.tree.map(
+        lambda a: a.astype(jnp.float64) if jnp.issubdtype(a.dtype, jnp.floating) else a, tree
+    )
+
+
+def test_full_bptt_meta_gradient_matches_central_finite_differences():
+    with jax.enable_x64(True):
+        cfg = tiny_config()
+        tr = trainer_lib.make_trainer(cfg, Quadratic(dim=2), jit=False)
+        state = to64(tr.init())
+        meta = state.meta_params
+        loss_fn = lambda mp: tr.meta_loss(mp, state)[0]  # noqa: E731
+        grads = jax.grad(loss_fn)(meta)
+        leaves, treedef = jax.tree.flatten(meta)
+        rng = np.random.default_rng(0)
+        for _ in range(3):
+            direction = treedef.unflatten([jnp.asarray(rng.normal(size=l.shape)) for l in leaves])
+            eps = 1e-5
+            plus = jax.tree.map(lambda a, d: a + eps * d, meta, direction)
+            minus = jax.tree.map(lambda a, d: a - eps * d, meta, direction)
+            fd = (loss_fn(plus) - loss_fn(minus)) / (2 * eps)
+            analytic = sum(
+                jnp.vdot(g, d) for g, d in zip(jax.tree.leaves(grads), jax.tree.leaves(direction))
+            )
+            np.testing.assert_allclose(float(analytic), float(fd), rtol=1e-6)
+
+
+@pytest.mark.parametrize("second_derivatives", [True, False])
+@pytest.mark.parametrize("objective", ["sum", "log_final"])
+def test_truncated_estimator_equals_full_bptt_when_truncation_is_the_horizon(
+    second_derivatives, objective
+):
+    with jax.enable_x64(True):
+        cfg = tiny_config(second_derivatives=second_derivatives, objective=objective)
+        tr = trainer_lib.make_trainer(cfg, Quadratic(dim=2), jit=False)
+        state = to64(tr.init())
+        ours = jax.grad(lambda mp: tr.meta_loss(mp, state)[0])(state.meta_params)
+        oracle = jax.grad(full_bptt_meta_loss)(
+            state.meta_params, cfg, state.instances, state.unroll.params, state.stream_keys
+        )
+        jax.tree.map(
+            lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12), ours, oracle
+        )
+        if not second_derivatives:  # dropping second derivatives changes the meta-gradient
+            full = jax.grad(full_bptt_meta_loss)(
+                state.meta_params,
+                dataclasses.replace(cfg, second_derivatives=True),
+                state.instances,
+                state.unroll.params,
+                state.stream_keys,
+            )
+            assert not np.allclose(jax.tree.leaves(full)[0], jax.tree.leaves(ours)[0])
+
+
+def test_truncations_carry_params_and_lstm_state_with_stop_gradient():
+    cfg = tiny_config(
+        horizon=8,
+        truncation=4,
+        meta_steps=2,
+        meta_optimizer=trainer_lib.MetaOptimizerConfig(lr=1e-12),
+    )
+    task = Quadratic(dim=2)
+    tr = trainer_lib.make_trainer(cfg, task)
+    state = tr.init()
+    # The jitted step donates its input, so keep host copies of what the test compares with.
+    instances = jax.tree.map(np.array, state.instances)
+    meta = jax.tree.map(np.array, state.meta_params)
+    p0 = np.array(state.unroll.params)
+    state, m1 = tr.step(state)
+    state, m2 = tr.step(state)
+    # Same instances for the whole horizon; two truncations of 4 = one unroll of 8 (lr ~ 0).
+    jax.tree.map(np.testing.assert_array_equal, state.instances, instances)
+    opt = learned.lstm_optimizer(meta, cfg.optimizer)
+    for b in range(2):
+        inst = jax.tree.map(lambda a: a[b], instances)
+        ustate = unroll_lib.UnrollState(p0[b], opt.init(p0[b]), jnp.zeros((), jnp.int32))
+        ustate, losses = unroll_lib.unroll(opt, task, inst, ustate, jax.random.key(0), 8)
+        np.testing.assert_allclose(state.unroll.params[b], ustate.params, rtol=1e-4, atol=1e-6)
+    assert int(state.unroll.step[0]) == 8
+    # The next meta-step starts a new horizon: new instances, fresh optimizee state.
+    state, _ = tr.step(state)
+    assert not np.allclose(state.instances.W, instances.W)
+    assert int(state.unroll.step[0]) == 4
+
+
+def test_non_finite_meta_gradient_is_skipped_and_counted():
+    cfg = tiny_config(meta_steps=4, horizon=4, truncation=2)
+    tr = trainer_lib.make_trainer(cfg, Quadratic(dim=2))
+    state = tr.init()
+    before = jax.tree.map(np.array, state.meta_params)
+    # theta so large that the losses overflow float32: the meta-gradient is not finite.
+    bad = state._replace(
+        unroll=state.unroll._replace(params=jnp.full_like(state.unroll.params, 1e30))
+    )
+    state, metrics = tr.step(bad)
+    assert int(metrics["skipped"]) == 1 and not np.isfinite(float(metrics["grad_norm"]))
+    jax.tree.map(np.testing.assert_array_equal, state.meta_params, before)
+    # A new horizon starts at meta-step 2; finite again, the step applies.
+    state, metrics = tr.step(state)  # still the bad truncation's second half
+    state, metrics = tr.step(state)
+    assert int(metrics["skipped"]) >= 1 and np.isfinite(float(metrics["grad_norm"]))
+    assert not np.allclose(jax.tree.leaves(state.meta_params)[0], jax.tree.leaves(before)[0])
+
+
+def test_resume_after_kill_gives_the_same_meta_parameters(tmp_path):
+    cfg = tiny_config(
+        horizon=6,
+        truncation=3,
+        meta_steps=8,
+        batch_size=3,
+        eval_every=3,
+        checkpoint_every=2,
+        second_derivatives=False,
+    )
+    straight = trainer_lib.train(
+        dataclasses.replace(cfg, output_dir=str(tmp_path / "a")), show_progress=False
+    )
+    resumed_cfg = dataclasses.replace(cfg, output_dir=str(tmp_path / "b"))
+    first = trainer_lib.train(resumed_cfg, show_progress=False, stop_after=5)  # "killed" after 5
+    assert first["steps"] == 5
+    # A crash while writing the checkpoint leaves the previous one intact (atomic os.replace).
+    leftovers = [p for p in (tmp_path / "b").iterdir() if p.name.endswith(".tmp")]
+    assert leftovers == []
+    second = trainer_lib.train(resumed_cfg, show_progress=False)
+    assert second["steps"] == 8
+    jax.tree.map(np.testing.assert_array_equal, second["meta_params"], straight["meta_params"])
+    jax.tree.map(
+        np.testing.assert_array_equal, second["best_meta_params"], straight["best_meta_params"]
+    )
+    assert second["best_score"] == straight["best_score"]
+    best = learned.read(tmp_path / "b" / "best.l2l")
+    jax.tree.map(np.testing.assert_array_equal, best.meta_params, straight["best_meta_params"])
+    # Resuming into a directory made by a different config is refused, naming the directory.
+    with pytest.raises(ValueError, match="different config"):
+        trainer_lib.train(dataclasses.replace(resumed_cfg, seed=1), show_progress=False)
+
+
+def test_meta_training_improves_the_optimizer_on_quadratics():
+    """A short run must beat the untrained LSTM on held-out instances (a behavioural check)."""
+    cfg = trainer_lib.MetaTrainConfig(
+        task=TaskConfig(kind="quadratic", dim=4),
+        optimizer=LSTMOptimizerConfig(hidden_sizes=(8,)),
+        horizon=20,
+        truncation=10,
+        batch_size=16,
+        meta_steps=60,
+        second_derivatives=False,
+        meta_optimizer=trainer_lib.MetaOptimizerConfig(lr=1e-2),
+    )
+    task = Quadratic(dim=4)
+    tr = trainer_lib.make_trainer(cfg, task)
+    state = tr.init()
+    from l2l.evaluate import TEST_SET, instance_keys, loss_curves
+
+    keys = instance_keys(0, TEST_SET, 32)
+    score = lambda mp: float(
+        jnp.mean(jnp.sum(loss_curves(tr.make_optimizer, task, keys, 20, mp)[:, 1:], 1))
+    )  # noqa: E731
+    untrained = score(state.meta_params)
+    for _ in range(cfg.meta_steps):
+        state, _ = tr.step(state)
+    assert score(state.meta_params) < 0.5 * untrained
+
+
+def test_config_rejects_a_horizon_not_divisible_by_the_truncation():
+    with pytest.raises(ValueError, match="multiple of truncation"):
+        tiny_config(horizon=10, truncation=3)
