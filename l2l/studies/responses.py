@@ -1,0 +1,341 @@
+r"""Response curves: what an optimizer emits when fed a fixed scalar "gradient" signal.
+
+The optimizer sees one scalar parameter and, at step :math:`t = 0, 1, \dots, T-1`, the gradient
+:math:`g_t = s(t)` of a fixed signal :math:`s`; we record the update :math:`\Delta\theta_t` it
+returns and plot the *response* :math:`r_t = -\Delta\theta_t` (the sign that follows the gradient:
+plain SGD's response is :math:`\eta g_t`). The parameter itself never moves: the signal does not
+depend on it, so the curves show the optimizer's filter of the gradient stream, nothing else.
+
+Look-ahead optimizers (``nesterov``, ``smoothed_nesterov``) evaluate gradients at other points
+through the extra argument ``grad_fn``. Here the parameter is a scalar *position offset*: the
+parameter stays at :math:`\theta = 0` and ``grad_fn(p)`` returns the signal at the fractional
+position :math:`t + (\theta - p)`, linearly interpolated and 0 outside :math:`[0, T-1]`. Nesterov's
+look-ahead point is :math:`p = \theta - \gamma v_{t-1}`, so it reads :math:`s(t + \gamma v_{t-1})`:
+the velocity looks ahead along the signal (or back, where it is negative).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Literal
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from l2l.config import field, to_dict
+from l2l.studies.specs import Number, OptimizerSpec, check_file_name, format_hyperparams
+
+# --------------------------------------------------------------------------- signals
+
+SignalFn = Callable[[jax.Array, jax.Array], jax.Array]
+
+# Each maps (x, u) to the signal, x = 0, 1, ..., T-1 (float) the step index and u ~ U[0, 1) one
+# uniform draw per step (seeded; the same draws for every signal that uses them).
+SIGNALS: dict[str, SignalFn] = {
+    "spikes": lambda x, u: jnp.where(x % 60 == 0, 1.0, 0.0),
+    "rectangles": lambda x, u: jnp.where(x % 40 < 20, 1.0, -1.0),
+    "noisy_sine": lambda x, u: jnp.sin(x / 20) + u - 0.5,
+    "very_noisy_sine": lambda x, u: jnp.sin(x / 20) / 5 + u - 0.5,
+    "uneven_sawtooth": lambda x, u: (x % 20) / (15 * (x > 80) + 5),
+    "saturation": lambda x, u: jnp.where(x % 80 < 40, 1.0, 0.0),
+}
+
+SIGNAL_TITLES = {
+    "spikes": "spikes: 1 where t % 60 = 0",
+    "rectangles": "rectangles: ±1, period 40",
+    "noisy_sine": "noisy sine: sin(t/20) + U - 0.5",
+    "very_noisy_sine": "very noisy sine: sin(t/20)/5 + U - 0.5",
+    "uneven_sawtooth": "uneven sawtooth: (t % 20)/(15[t>80] + 5)",
+    "saturation": "saturation: 1 where t % 80 < 40",
+}
+
+
+def make_signals(
+    names: tuple[str, ...] | None = None, steps: int = 300, seed: int = 0
+) -> dict[str, np.ndarray]:
+    """The signals ``names`` (default: all six) over steps 0..steps-1, float32 NumPy arrays."""
+    names = tuple(SIGNALS) if names is None else tuple(names)
+    unknown = [n for n in names if n not in SIGNALS]
+    if unknown:
+        raise ValueError(f"unknown signal {unknown[0]!r}; known signals: {', '.join(SIGNALS)}")
+    x = jnp.arange(steps, dtype=jnp.float32)
+    u = jax.random.uniform(jax.random.key(seed), (steps,), jnp.float32)
+    return {n: np.asarray(SIGNALS[n](x, u), np.float32) for n in names}
+
+
+def read_signal(signal: jax.Array, position: jax.Array) -> jax.Array:
+    """The signal at a fractional position: linear interpolation, 0 outside [0, T-1]."""
+    grid = jnp.arange(signal.shape[0], dtype=signal.dtype)
+    return jnp.interp(position, grid, signal, left=0.0, right=0.0)
+
+
+# --------------------------------------------------------------------------- responses
+
+
+def _response_fn(transform: optax.GradientTransformation) -> Callable[[jax.Array], jax.Array]:
+    """signal (T,) -> response (T,), for one transform; see the module docstring."""
+    if not isinstance(transform, optax.GradientTransformationExtraArgs):
+        transform = optax.with_extra_args_support(transform)
+
+    def respond(signal):
+        params = jnp.zeros((), signal.dtype)
+
+        def step(state, t):
+            def grad_fn(point):  # The look-ahead at point = params - gamma v reads s(t + gamma v).
+                return read_signal(signal, t + (params - point)).astype(point.dtype)
+
+            updates, state = transform.update(signal[t], state, params, grad_fn=grad_fn)
+            return state, -updates
+
+        _, responses = jax.lax.scan(step, transform.init(params), jnp.arange(signal.shape[0]))
+        return responses
+
+    return respond
+
+
+def response_curves(
+    transforms: Mapping[str, optax.GradientTransformation],
+    signals: Mapping[str, np.ndarray],
+) -> dict[str, dict[str, np.ndarray]]:
+    """The response :math:`r_t = -\\Delta\\theta_t` of each transform to each signal.
+
+    Args:
+      transforms: label -> any optax transform (classic, learned, a chain, a hyperoptimizer).
+      signals: signal name -> 1-D array of gradients, all of one length T.
+
+    Returns:
+      label -> signal name -> float32 array (T,). One jitted ``lax.scan`` per transform, vmapped
+      over the signals.
+    """
+    names = list(signals)
+    lengths = {np.shape(signals[n]) for n in names}
+    if len(lengths) != 1 or len(next(iter(lengths))) != 1:
+        raise ValueError(f"signals must be 1-D arrays of one length, got shapes {sorted(lengths)}")
+    stacked = jnp.asarray(np.stack([np.asarray(signals[n], np.float32) for n in names]))
+    curves = {}
+    for label, transform in transforms.items():
+        responses = np.asarray(jax.jit(jax.vmap(_response_fn(transform)))(stacked))
+        curves[label] = {n: responses[i] for i, n in enumerate(names)}
+    return curves
+
+
+# --------------------------------------------------------------------------- the study
+
+
+@dataclasses.dataclass(frozen=True)
+class ResponseFigureConfig:
+    """One figure: its optimizers, each swept over the cartesian product of ``sweep``.
+
+    Every classic optimizer of the figure is run once per combination of the ``sweep`` values
+    (which override its ``hyperparams``); a learned one is run once, as it is. ``yscale: auto``
+    uses a symmetric log scale when the curves' peaks span more than ``AUTO_SYMLOG_RATIO``.
+    """
+
+    name: str
+    optimizers: tuple[OptimizerSpec, ...]
+    sweep: dict[str, tuple[Number, ...]] = field({})
+    title: str = ""
+    yscale: Literal["auto", "linear", "symlog"] = "auto"
+
+    def __post_init__(self):
+        check_file_name("figure name", self.name)
+        if not self.optimizers:
+            raise ValueError(f"figure {self.name!r} has no optimizers")
+        if self.sweep and all(spec.kind != "classic" for spec in self.optimizers):
+            raise ValueError(
+                f"figure {self.name!r} sweeps {list(self.sweep)} but has no classic optimizer to "
+                "sweep (a learned optimizer runs as it is)"
+            )
+        for key, values in self.sweep.items():
+            if not values:
+                raise ValueError(f"sweep {key!r} of figure {self.name!r} has no values")
+        for spec in self.optimizers:
+            if spec.kind != "classic":
+                continue
+            for key in self.sweep:
+                if key in spec.hyperparams:
+                    raise ValueError(
+                        f"{spec.display_label}: {key!r} is both swept and fixed in hyperparams; "
+                        "remove it from one of them"
+                    )
+            for combination in self.combinations():
+                spec.build(**combination)  # An unknown or out-of-range swept value fails now.
+
+    def combinations(self) -> list[dict[str, Number]]:
+        keys = list(self.sweep)
+        return [dict(zip(keys, values)) for values in itertools.product(*self.sweep.values())]
+
+
+def _classic(name: str, label: str, **hyperparams) -> OptimizerSpec:
+    return OptimizerSpec(name=name, hyperparams=hyperparams, label=label)
+
+
+GAMMAS = (0.25, 0.9, 0.975)
+
+DEFAULT_FIGURES = (
+    ResponseFigureConfig(
+        "momentum", (_classic("momentum", "Momentum", lr=0.25),), {"gamma": GAMMAS}
+    ),
+    ResponseFigureConfig(
+        "nesterov", (_classic("nesterov", "Nesterov", lr=0.25),), {"gamma": GAMMAS}
+    ),
+    ResponseFigureConfig(
+        "smoothed_nesterov",
+        (_classic("smoothed_nesterov", "Smoothed Nesterov", lr=0.25, points=4),),
+        {"gamma": GAMMAS},
+    ),
+    ResponseFigureConfig(
+        "adagrad", (_classic("adagrad", "Adagrad", lr=2.5),), {"eps": (1e-7, 0.1, 10.0)}
+    ),
+    ResponseFigureConfig(
+        "rmsprop", (_classic("rmsprop", "RMSProp", lr=0.25, eps=1e-5),), {"gamma": GAMMAS}
+    ),
+    ResponseFigureConfig(
+        "adadelta",
+        (_classic("adadelta", "Adadelta", eps=1e-3),),
+        {"initial_delta": (0.0, 50.0), "gamma": GAMMAS},
+    ),
+    ResponseFigureConfig(
+        "adam", (_classic("adam", "Adam", lr=0.25, b2=0.999, eps_root=1e-7),), {"b1": GAMMAS}
+    ),
+)
+
+AUTO_SYMLOG_RATIO = 30.0
+
+
+@dataclasses.dataclass(frozen=True)
+class ResponseStudyConfig:
+    """``l2l study responses``: each figure's optimizers fed each signal for ``steps`` steps."""
+
+    steps: int = field(300, ge=2)
+    seed: int = field(0, ge=0, help="seeds the uniform noise U of the noisy signals")
+    signals: tuple[str, ...] = tuple(SIGNALS)
+    figures: tuple[ResponseFigureConfig, ...] = field(DEFAULT_FIGURES)
+    output_dir: str = "runs/study_responses"
+
+    def __post_init__(self):
+        unknown = [n for n in self.signals if n not in SIGNALS]
+        if unknown:
+            raise ValueError(f"unknown signal {unknown[0]!r}; known signals: {', '.join(SIGNALS)}")
+        if not self.signals:
+            raise ValueError("signals is empty; known signals: " + ", ".join(SIGNALS))
+        names = [f.name for f in self.figures]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"figure names must differ (they name files): {repeated} repeat")
+
+
+def _curve_label(spec: OptimizerSpec, combination: dict, several: bool) -> str:
+    parts = [spec.display_label] if several or not combination else []
+    if combination:
+        parts.append(format_hyperparams(combination))
+    return " ".join(parts)
+
+
+def figure_curves(figure: ResponseFigureConfig, signals: Mapping[str, np.ndarray]) -> list[dict]:
+    """The curves of one figure: a list of {label, kind, optimizer, hyperparams, responses, ...}.
+
+    Besides the numbers each curve carries ``group`` (which optimizer, and which values of all but
+    the last swept key) and ``shade`` (the index of the last swept key's value), which the figure
+    turns into a line style and a colour.
+    """
+    several = len(figure.optimizers) > 1
+    keys = list(figure.sweep)
+    entries = []
+    for index, spec in enumerate(figure.optimizers):
+        combinations = figure.combinations() if spec.kind == "classic" else [{}]
+        for combination in combinations:
+            if combination:
+                positions = [figure.sweep[k].index(combination[k]) for k in keys]
+                *outer, shade = positions
+                shades = len(figure.sweep[keys[-1]])
+            else:
+                outer, shade, shades = [], 0, 1
+            entries.append(
+                {
+                    "label": _curve_label(spec, combination, several),
+                    "kind": spec.kind,
+                    "optimizer": spec.name if spec.kind == "classic" else spec.path,
+                    "hyperparams": {**spec.hyperparams, **combination},
+                    "group": [index, *outer],
+                    "shade": [shade, shades],
+                    "transform": spec.build(**combination),
+                }
+            )
+    labels = [e["label"] for e in entries]
+    if len(set(labels)) != len(labels):  # e.g. two optimizers given one label
+        for i, entry in enumerate(entries):
+            entry["label"] = f"{i + 1}. {entry['label']}"
+    responses = response_curves({e["label"]: e.pop("transform") for e in entries}, signals)
+    for entry in entries:
+        entry["responses"] = responses[entry["label"]]
+    return entries
+
+
+def figure_title(figure: ResponseFigureConfig) -> str:
+    if figure.title:
+        return figure.title
+    if len(figure.optimizers) == 1:
+        spec = figure.optimizers[0]
+        fixed = f" ({format_hyperparams(spec.hyperparams)})" if spec.hyperparams else ""
+        return f"{spec.display_label}{fixed}"
+    return figure.name
+
+
+def run_response_study(cfg: ResponseStudyConfig) -> dict:
+    """All figures' curves: {'config', 'signals': name -> array, 'figures': name -> curves}."""
+    signals = make_signals(cfg.signals, cfg.steps, cfg.seed)
+    figures = {f.name: figure_curves(f, signals) for f in cfg.figures}
+    return {"config": to_dict(cfg), "signals": signals, "figures": figures}
+
+
+def _json_numbers(array) -> list:
+    return [float(f"{v:.7g}") if np.isfinite(v) else None for v in np.asarray(array, np.float64)]
+
+
+def report_to_json(report: dict) -> dict:
+    """The report with arrays as lists (non-finite values as null), ready for ``json.dump``."""
+    return {
+        "config": report["config"],
+        "signals": {n: _json_numbers(s) for n, s in report["signals"].items()},
+        "figures": {
+            name: [
+                {
+                    **{k: v for k, v in c.items() if k != "responses"},
+                    "responses": {n: _json_numbers(r) for n, r in c["responses"].items()},
+                }
+                for c in curves
+            ]
+            for name, curves in report["figures"].items()
+        },
+    }
+
+
+def write_response_study(report: dict, cfg: ResponseStudyConfig) -> list[Path]:
+    """Write ``responses.json`` and one ``<figure>.png`` per figure into ``cfg.output_dir``."""
+    from l2l.studies import figures as figures_lib
+
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    json_path = out / "responses.json"
+    json_path.write_text(json.dumps(report_to_json(report), indent=1, ensure_ascii=False))
+    paths = [json_path]
+    for figure in cfg.figures:
+        paths.append(
+            figures_lib.response_figure(
+                report["signals"],
+                report["figures"][figure.name],
+                out / f"{figure.name}.png",
+                title=figure_title(figure),
+                titles=SIGNAL_TITLES,
+                yscale=figure.yscale,
+                symlog_ratio=AUTO_SYMLOG_RATIO,
+            )
+        )
+    return paths
