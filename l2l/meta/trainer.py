@@ -81,6 +81,10 @@ class MetaTrainConfig:
     log_every: int = field(25, ge=1)
     seed: int = field(0, ge=0)
     output_dir: str = "runs/quadratic_lstm"
+    # Data tasks (MNIST): which split early stopping and the final comparison train optimizees on
+    # (None: the training task's own split).
+    validation_split: Literal["train", "validation", "test"] | None = None
+    test_split: Literal["train", "validation", "test"] | None = None
     # The final comparison against tuned baselines on held-out instances (0 instances: skip it).
     test_instances: int = field(256, ge=0)
     tuning_instances: int = field(128, ge=1)
@@ -269,6 +273,9 @@ def train(
     task = build_task(cfg.task)
     trainer = make_trainer(cfg, task)
     state = trainer.init()
+    val_task = task
+    if cfg.validation_split not in (None, cfg.task.split):
+        val_task = build_task(dataclasses.replace(cfg.task, split=cfg.validation_split))
     val_keys = instance_keys(cfg.seed, VALIDATION_SET, cfg.eval_instances)
     eval_fn = jax.jit(lambda t, k, mp: loss_curves(trainer.make_optimizer, t, k, cfg.horizon, mp))
     extra = {
@@ -289,7 +296,7 @@ def train(
         metrics_file.flush()
 
     def evaluate_now(step):
-        curves = np.asarray(eval_fn(task, val_keys, state.meta_params), np.float64)
+        curves = np.asarray(eval_fn(val_task, val_keys, state.meta_params), np.float64)
         score = float(np.mean(np.sum(curves[:, 1:], axis=1)))
         score = score if math.isfinite(score) else math.inf
         if score < float(extra["best_score"]):
@@ -370,8 +377,11 @@ def _info(cfg: MetaTrainConfig, step: int, score: float) -> dict:
 def evaluation_config(cfg: MetaTrainConfig, learned_path: str | Path) -> EvaluateConfig:
     """The comparison that closes a run: the trained optimizer against the tuned baselines on the
     held-out instances of ``cfg.task`` over the training horizon."""
+    task = (
+        cfg.task if cfg.test_split is None else dataclasses.replace(cfg.task, split=cfg.test_split)
+    )
     return EvaluateConfig(
-        task=cfg.task,
+        task=task,
         steps=cfg.horizon,
         num_tuning=cfg.tuning_instances,
         num_test=cfg.test_instances,
