@@ -13,7 +13,7 @@ import json
 import math
 import warnings
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Literal
 
 import jax
 import jax.numpy as jnp
@@ -74,6 +74,30 @@ DEFAULT_BASELINES = (
 
 
 @dataclasses.dataclass(frozen=True)
+class SettingConfig:
+    """One panel of a generalization study: the config's task and horizon with a few changes."""
+
+    name: str
+    steps: int | None = field(None, ge=1)
+    hidden_sizes: tuple[int, ...] | None = None
+    activation: Literal["sigmoid", "tanh", "relu"] | None = None
+    distribution: Literal["normal", "uniform"] | None = None
+
+    def apply(self, cfg: "EvaluateConfig") -> "EvaluateConfig":
+        changes = {
+            k: getattr(self, k)
+            for k in ("hidden_sizes", "activation", "distribution")
+            if getattr(self, k) is not None
+        }
+        return dataclasses.replace(
+            cfg,
+            task=dataclasses.replace(cfg.task, **changes),
+            steps=self.steps or cfg.steps,
+            settings=(),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
 class EvaluateConfig:
     """``l2l evaluate``: tune baselines (and compare learned optimizers) on held-out instances."""
 
@@ -86,6 +110,7 @@ class EvaluateConfig:
     learned: tuple[str, ...] = field(
         (), help="learned optimizers to compare: zoo names or .l2l files"
     )
+    settings: tuple[SettingConfig, ...] = field((), help="several panels (generalization studies)")
     output_dir: str = "runs/quadratic_baselines"
 
     def __post_init__(self):
@@ -203,6 +228,15 @@ def evaluate(cfg: EvaluateConfig, *, show_progress: bool = True) -> dict:
     return {"config": to_dict(cfg), "results": results}
 
 
+def evaluate_settings(cfg: EvaluateConfig, *, show_progress: bool = True) -> dict:
+    """:func:`evaluate` once per setting of ``cfg.settings`` (baselines re-tuned for each)."""
+    panels = []
+    for setting in cfg.settings:
+        report = evaluate(setting.apply(cfg), show_progress=show_progress)
+        panels.append({"name": setting.name, **report})
+    return {"config": to_dict(cfg), "settings": panels}
+
+
 def evaluate_learned(name_or_path: str, task, test_keys, steps: int) -> dict:
     """A saved learned optimizer (zoo name or file) on the held-out instances; no tuning."""
     from l2l import learned
@@ -272,14 +306,45 @@ def format_table(results: list[dict]) -> str:
 
 
 def write_report(report: dict, output_dir: str | Path, title: str) -> tuple[Path, Path]:
-    """Write ``results.json`` and ``loss_curves.png`` into ``output_dir``; return their paths."""
+    """Write ``results.json`` and ``loss_curves.png`` into ``output_dir``; return their paths.
+
+    A report of several settings (:func:`evaluate_settings`) gets one panel per setting.
+    """
     from l2l import plots
 
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     json_path = out / "results.json"
     json_path.write_text(json.dumps(report, indent=1))
-    png_path = plots.loss_curves(
-        {r["name"]: r for r in report["results"]}, out / "loss_curves.png", title=title
-    )
+    if "settings" in report:
+        panels = {
+            f"{p['name']} ({p['config']['steps']} steps)": {r["name"]: r for r in p["results"]}
+            for p in report["settings"]
+        }
+        png_path = plots.loss_curve_panels(panels, out / "loss_curves.png", title=title)
+    else:
+        png_path = plots.loss_curves(
+            {r["name"]: r for r in report["results"]}, out / "loss_curves.png", title=title
+        )
     return json_path, png_path
+
+
+def format_settings_table(report: dict) -> str:
+    """One row per setting: each learned optimizer's ratio to that setting's best tuned baseline."""
+    learned_names = [r["name"] for r in report["settings"][0]["results"] if r.get("learned")]
+    lines = [
+        "| setting | best tuned baseline (mean summed loss) | "
+        + " | ".join(f"{n} (ratio)" for n in learned_names)
+        + " |",
+        "|---|---|" + "---|" * len(learned_names),
+    ]
+    for panel in report["settings"]:
+        best = best_baseline(panel)
+        ratios = ratios_to_best_baseline(panel)
+        by_name = {r["name"]: r for r in panel["results"]}
+        cells = [f"{by_name[n]['mean_summed_loss']:.4g} ({ratios[n]:.3f})" for n in learned_names]
+        lines.append(
+            f"| {panel['name']} | {best['name']} {best['hyperparams']['lr']:.3g}: "
+            f"{best['mean_summed_loss']:.4g} | " + " | ".join(cells) + " |"
+        )
+    return "\n".join(lines)

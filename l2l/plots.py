@@ -37,3 +37,34 @@ def loss_curves(curves: dict[str, dict], path: str | Path, *, title: str = "", a
         fig.savefig(path)
         plt.close(fig)
     return path
+
+
+def loss_curve_panels(
+    panels: dict[str, dict[str, dict]], path: str | Path, *, title: str = ""
+) -> Path:
+    """One :func:`loss_curves` panel per setting, side by side, sharing the legend."""
+    n = len(panels)
+    cols = min(n, 3)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.6 * rows), dpi=110, squeeze=False)
+    for ax, (name, curves) in zip(axes.flat, panels.items()):
+        loss_curves(curves, path, title=name, ax=ax)
+        ax.get_legend().remove()
+        ax.set_ylabel("loss (mean, IQR band)")
+    spare = list(axes.flat)[n:]
+    for ax in spare:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    if spare:  # the legend fills the first empty cell
+        spare[0].legend(handles, labels, loc="center", frameon=False, fontsize="large")
+        rect = (0, 0, 1, 0.96)
+    else:
+        fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False)
+        rect = (0, 0.07, 1, 0.96)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout(rect=rect)
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -115,3 +115,39 @@ def test_learned_optimizers_are_compared_with_the_baselines(tmp_path):
     assert ratio == pytest.approx(
         mine["mean_summed_loss"] / report["results"][0]["mean_summed_loss"]
     )
+
+
+def test_settings_re_tune_the_baselines_for_each_panel(tmp_path):
+    from l2l import learned
+    from l2l.evaluate import SettingConfig
+
+    cfg_lstm = learned.LSTMOptimizerConfig(hidden_sizes=(3,))
+    path = learned.save(
+        tmp_path / "mine.l2l", learned.init_meta_params(jax.random.key(1), cfg_lstm), cfg_lstm
+    )
+    cfg = EvaluateConfig(
+        task=TaskConfig(dim=3),
+        steps=6,
+        num_tuning=4,
+        num_test=4,
+        baselines=(BaselineConfig("sgd", 1e-3, 1e-1, 3),),
+        learned=(str(path),),
+        settings=(
+            SettingConfig("base"),
+            SettingConfig("long uniform", steps=9, distribution="uniform"),
+        ),
+    )
+    report = evaluate.evaluate_settings(cfg, show_progress=False)
+    base, other = report["settings"]
+    assert base["config"]["steps"] == 6 and other["config"]["steps"] == 9
+    assert other["config"]["task"]["distribution"] == "uniform"
+    # Each panel equals a plain evaluation of its own config (the oracle).
+    plain = evaluate.evaluate(cfg.settings[1].apply(cfg), show_progress=False)
+    assert other["results"][1]["mean_summed_loss"] == pytest.approx(
+        plain["results"][1]["mean_summed_loss"]
+    )
+    table = evaluate.format_settings_table(report)
+    ratio = other["results"][1]["mean_summed_loss"] / other["results"][0]["mean_summed_loss"]
+    assert f"({ratio:.3f})" in table.splitlines()[3]
+    _, png = evaluate.write_report(report, tmp_path / "out", "panels")
+    assert png.stat().st_size > 10_000
