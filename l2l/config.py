@@ -304,9 +304,11 @@ class TaskConfig:
 
     ``init_scale`` defaults to each family's own (1.0 for quadratics, 0.1 for MLPs); MLP tasks read
     MNIST from ``data_dir`` (else ``L2L_DATA_DIR``, else the cache directory) and train on ``split``.
+    ``separable_quadratic`` is f(x) = sum_i (s_i x_i)^2 with s_i ~ U[``scale_low``, ``scale_high``]
+    and x_0 ~ U[-init_scale, init_scale]^dim (the zero-machine problem with dim 2).
     """
 
-    kind: Literal["quadratic", "mlp"] = "quadratic"
+    kind: Literal["quadratic", "mlp", "separable_quadratic"] = "quadratic"
     dim: int = field(10, ge=1)
     distribution: Literal["normal", "uniform"] = "normal"
     init_scale: float | None = field(None, gt=0)
@@ -315,10 +317,16 @@ class TaskConfig:
     batch_size: int = field(128, ge=1)
     data_dir: str | None = None
     split: Literal["train", "validation", "test"] = "train"
+    scale_low: float = field(0.5, gt=0)
+    scale_high: float = field(1.5, gt=0)
 
     def __post_init__(self):
         if any(h < 1 for h in self.hidden_sizes):
             raise ValueError(f"hidden_sizes must be positive, got {list(self.hidden_sizes)}")
+        if self.scale_high < self.scale_low:
+            raise ValueError(
+                f"scale_high ({self.scale_high}) is below scale_low ({self.scale_low})"
+            )
 
 
 def build_task(cfg: TaskConfig):
@@ -329,6 +337,13 @@ def build_task(cfg: TaskConfig):
         return tasks.Quadratic(
             dim=cfg.dim,
             distribution=cfg.distribution,
+            init_scale=1.0 if cfg.init_scale is None else cfg.init_scale,
+        )
+    if cfg.kind == "separable_quadratic":
+        return tasks.SeparableQuadratic(
+            dim=cfg.dim,
+            scale_low=cfg.scale_low,
+            scale_high=cfg.scale_high,
             init_scale=1.0 if cfg.init_scale is None else cfg.init_scale,
         )
     import jax.numpy as jnp

@@ -9,7 +9,8 @@ one coordinate vector, so a single batched matmul serves every leaf).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -65,7 +66,9 @@ def coordinatewise_optimizer(
 
     ``apply_fn(carry, inputs) -> (carry, out)`` maps the (n, num_inputs) features of the n
     coordinates to n outputs; ``initial_carry(n, dtype)`` is its state for n coordinates. The
-    update of coordinate i is ``output_scale * feature_scale_i * out_i``.
+    update of coordinate i is ``output_scale * feature_scale_i * out_i``; features with an
+    ``observe`` hook then see that update and the multiplier ``output_scale * out_i`` of their scale
+    (e.g. to scale the next output by the update).
     """
 
     def init_fn(params):
@@ -82,6 +85,8 @@ def coordinatewise_optimizer(
         inputs, feature_state, scale = features.apply(flat_g, state.features)
         carry, out = apply_fn(state.lstm, inputs.astype(flat_g.dtype))
         step = output_scale * scale * out
+        if features.observe is not None:
+            feature_state = features.observe(step, output_scale * out, feature_state)
         return unravel(step), LSTMOptimizerState(carry, feature_state, state.count + 1)
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)

@@ -5,6 +5,7 @@ Tasks are flax struct dataclasses: their arrays (datasets) are pytree leaves, th
 
 from l2l.tasks.mlp import ACTIVATIONS, MLPClassifier, MLPInstance, cross_entropy
 from l2l.tasks.quadratic import Quadratic, QuadraticInstance
+from l2l.tasks.separable import SeparableQuadratic, SeparableQuadraticInstance
 
 __all__ = [
     "ACTIVATIONS",
@@ -12,5 +13,7 @@ __all__ = [
     "MLPInstance",
     "Quadratic",
     "QuadraticInstance",
+    "SeparableQuadratic",
+    "SeparableQuadraticInstance",
     "cross_entropy",
 ]
