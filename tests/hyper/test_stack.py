@@ -1,0 +1,342 @@
+"""Hyperoptimizer stacks, checked against closed-form recurrences, central finite differences and
+the plain optimizers they wrap."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from l2l import hyper, optimizers
+
+
+@pytest.fixture
+def x64():
+    """float64 for the duration of a test (finite differences and exact recurrences)."""
+    with jax.enable_x64(True):
+        yield
+
+
+def _problem(dtype=jnp.float64):
+    """A smooth non-quadratic loss on a two-leaf pytree, deterministic (full batch)."""
+    rng = np.random.default_rng(0)
+    a = jnp.asarray(rng.normal(size=(6, 4)), dtype)
+    b = jnp.asarray(rng.normal(size=6), dtype)
+    params = {
+        "w": jnp.asarray(rng.normal(size=4), dtype),
+        "v": jnp.asarray([0.5, -1.0, 2.0], dtype),
+    }
+
+    def loss(p):
+        return jnp.sum(jnp.tanh(a @ p["w"] - b) ** 2) + 0.1 * jnp.sum(p["v"] ** 4)
+
+    return params, loss
+
+
+def _run(opt, params, loss, steps):
+    """Eager loop; returns the parameters and states after every update (lists)."""
+    state = opt.init(params)
+    params_seen, states = [params], [state]
+    for _ in range(steps):
+        updates, state = opt.update(jax.grad(loss)(params), state, params)
+        params = optax.apply_updates(params, updates)
+        params_seen.append(params)
+        states.append(state)
+    return params_seen, states
+
+
+def _dot(a, b):
+    return sum(
+        float(np.vdot(np.asarray(x), np.asarray(y)))
+        for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b))
+    )
+
+
+# --------------------------------------------------------------------------- hypergradients
+
+
+def test_sgd_hypergradient_is_minus_g_t_dot_g_t_minus_1(x64):
+    """Baydin's rule: d f(theta_t) / d alpha = -g_t . g_{t-1}, at every step of a learning run."""
+    params, loss = _problem()
+    opt = hyper.stack(hyper.sgd(0.05, reparam="raw"), hyper.sgd(1e-3))
+    params_seen, states = _run(opt, params, loss, 8)
+    grads = [jax.grad(loss)(p) for p in params_seen]
+    assert float(states[1].levels[0].hypergradient["lr"]) == 0.0  # No previous update yet.
+    for t in range(1, 8):
+        expected = -_dot(grads[t], grads[t - 1])
+        np.testing.assert_allclose(
+            states[t + 1].levels[0].hypergradient["lr"], expected, rtol=1e-13
+        )
+
+
+def test_sgd_sgd_sgd_follows_the_closed_form_recurrence(x64):
+    """Three SGD levels, raw: a_t = a_{t-1} - b_t h_t with h_t = -g_t . g_{t-1}, and
+    b_t = b_{t-1} - kappa k_t with k_t = -h_t h_{t-1} (the chain rule through level 1's update)."""
+    params, loss = _problem()
+    a, b, kappa = 0.05, 1e-3, 1e-4
+    opt = hyper.stack(hyper.sgd(a, reparam="raw"), hyper.sgd(b, reparam="raw"), hyper.sgd(kappa))
+    params_seen, states = _run(opt, params, loss, 10)
+
+    theta, prev_g, prev_h = params, None, None
+    for t in range(10):
+        g = jax.grad(loss)(theta)
+        h = None if prev_g is None else -_dot(g, prev_g)
+        if h is not None and prev_h is not None:
+            b = b - kappa * (-h * prev_h)
+        if h is not None:
+            a = a - b * h
+        theta = jax.tree.map(lambda p, d: p - a * d, theta, g)
+        prev_g, prev_h = g, h
+        level0, level1, level2 = states[t + 1].levels
+        np.testing.assert_allclose(level0.hyperparams["lr"], a, rtol=1e-12)
+        np.testing.assert_allclose(level1.hyperparams["lr"], b, rtol=1e-12)
+        assert float(level2.hyperparams["lr"]) == kappa
+        jax.tree.map(
+            lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-12), params_seen[t + 1], theta
+        )
+
+
+LEARNED_RULES = {
+    "adam": (hyper.adam, {"lr": 0.05, "b1": 0.8, "b2": 0.95, "eps": 1e-6, "eps_root": 1e-8}),
+    "rmsprop": (hyper.rmsprop, {"lr": 0.05, "gamma": 0.8, "eps": 1e-6}),
+    "adagrad": (hyper.adagrad, {"lr": 0.3, "eps": 1e-6}),
+    "momentum": (lambda **h: hyper.sgd(**h, learn=("lr", "gamma")), {"lr": 0.05, "gamma": 0.7}),
+}
+
+
+@pytest.mark.parametrize("reparam", ["raw", "auto"])
+@pytest.mark.parametrize("rule", sorted(LEARNED_RULES))
+def test_hypergradient_equals_central_finite_difference(x64, rule, reparam):
+    """d f(theta_t) / d phi for every learned hyperparameter, against a central difference of
+    f(theta_{t-1} + u(g_{t-1}, s_{t-2}; T(phi))) computed with the plain optimizer (kappa = 0)."""
+    make, values = LEARNED_RULES[rule]
+    params, loss = _problem()
+    steps = 6
+    bottom = make(**values, reparam=reparam)
+    opt = hyper.stack(bottom, hyper.sgd(0.0))
+    _, states = _run(opt, params, loss, steps)
+    stacked = states[-1].levels[0]
+    names = bottom.learned_names(top=False)
+    assert len(names) == {"adam": 3, "rmsprop": 2, "adagrad": 1, "momentum": 2}[rule]
+
+    plain = bottom.rule(stacked.hyperparams)  # The exact float64 values the stack used.
+    params_seen, plain_states = _run(plain, params, loss, steps - 2)
+    theta, state = params_seen[-1], plain_states[-1]
+    grad = jax.grad(loss)(theta)
+
+    def f_of_raw(raw):
+        values = dict(stacked.hyperparams)
+        values[name] = bottom.parameterization(name).forward(raw)
+        step, _ = bottom.rule(values).update(grad, state)
+        return float(loss(optax.apply_updates(theta, step)))
+
+    for name in names:
+        raw = float(stacked.raw[name])
+        eps = 1e-6 * max(abs(raw), 1e-2)
+        finite_difference = (f_of_raw(raw + eps) - f_of_raw(raw - eps)) / (2 * eps)
+        np.testing.assert_allclose(
+            stacked.hypergradient[name], finite_difference, rtol=1e-6, atol=1e-9, err_msg=name
+        )
+        assert abs(finite_difference) > 1e-6  # The check is not vacuous.
+
+
+# --------------------------------------------------------------------------- kappa = 0
+
+
+PLAIN_RULES = {
+    "sgd": hyper.sgd(0.1),
+    "momentum": hyper.sgd(0.05, 0.7, learn=("lr", "gamma")),
+    "adam": hyper.adam(0.05, 0.8, 0.95),
+    "adagrad": hyper.adagrad(0.3),
+    "rmsprop": hyper.rmsprop(0.05, 0.8),
+}
+
+
+def _scan_trajectory(opt, params, loss, length=25):
+    def body(carry, _):
+        p, s = carry
+        updates, s = opt.update(jax.grad(loss)(p), s, p)
+        p = optax.apply_updates(p, updates)
+        return (p, s), p
+
+    return jax.lax.scan(body, (params, opt.init(params)), length=length)
+
+
+@pytest.mark.parametrize(
+    "rule, reparam, height",
+    [(rule, "auto", 2) for rule in sorted(PLAIN_RULES)] + [("adam", "raw", 3)],
+)
+def test_kappa_zero_reproduces_the_plain_trajectory_exactly(rule, reparam, height):
+    """float32, jit + lax.scan: with a zero step size at the top the hyperparameters never move,
+    and the parameters are bit for bit those of the plain optimizer with the same values."""
+    bottom = PLAIN_RULES[rule]
+    bottom = hyper.level(
+        bottom.optimizer, learn=bottom.learn, reparam=reparam, **bottom.hyperparams
+    )
+    params, loss = _problem(jnp.float32)
+    middle = [hyper.adam(0.0, reparam="raw")] * (height - 2)
+    opt = hyper.stack(bottom, *middle, hyper.sgd(0.0))
+    values = opt.init(params).levels[0].hyperparams
+
+    (_, final_state), stacked = jax.jit(lambda: _scan_trajectory(opt, params, loss))()
+    # The plain optimizer gets the values as arguments, as the stack does (from its state): a
+    # value baked into the program as a constant may be folded differently by XLA (1 ulp).
+    plain = jax.jit(
+        lambda v: _scan_trajectory(optimizers.make(bottom.optimizer, **v), params, loss)[1]
+    )
+    jax.tree.map(np.testing.assert_array_equal, stacked, plain(values))
+    jax.tree.map(np.testing.assert_array_equal, final_state.levels[0].hyperparams, values)
+    assert int(final_state.levels[1].count) == 24  # The levels above did step (by zero).
+    moved = jax.tree.map(lambda p, q: np.abs(np.asarray(p) - np.asarray(q)).max(), stacked, params)
+    assert max(jax.tree.leaves(moved)) > 1e-3
+
+
+def test_with_learning_the_trajectory_departs_from_the_plain_one():
+    params, loss = _problem(jnp.float32)
+    opt = hyper.stack(hyper.sgd(0.05, reparam="raw"), hyper.sgd(1e-3))
+    _, states = _run(opt, params, loss, 5)
+    assert float(states[-1].levels[0].hyperparams["lr"]) != pytest.approx(0.05, rel=1e-4)
+
+
+# --------------------------------------------------------------------------- safeguards
+
+
+RANGE_CASES = [
+    (lambda r: hyper.sgd(0.1, reparam=r), "lr", 0.0, np.inf, ("auto", "log", "sqrt")),
+    (lambda r: hyper.adam(0.1, reparam=r), "b1", 0.0, 1.0, ("auto", "sigmoid")),
+    (lambda r: hyper.adam(0.1, reparam=r), "b2", 0.0, 1.0, ("auto", "sigmoid")),
+    (lambda r: hyper.rmsprop(0.1, reparam=r), "gamma", 0.0, 1.0, ("auto", "sigmoid")),
+]
+
+
+@pytest.mark.parametrize(
+    "make, name, low, high, reparam",
+    [(m, n, lo, hi, r) for m, n, lo, hi, rs in RANGE_CASES for r in rs],
+    ids=[f"{n}-{r}" for _, n, _, _, rs in RANGE_CASES for r in rs],
+)
+def test_reparameterized_hyperparameters_stay_in_range_under_huge_hypergradients(
+    make, name, low, high, reparam
+):
+    """float32 gradients of size 1e30 (and their products, which overflow): every value stays
+    strictly inside the range and finite; a level whose hypergradient overflowed skips the step."""
+    opt = hyper.stack(make(reparam), hyper.sgd(1.0))
+    params = {"x": jnp.zeros(3, jnp.float32)}
+    state = opt.init(params)
+    rng = np.random.default_rng(1)
+    for t in range(12):
+        scale = 1e30 if t % 2 else 1e-3
+        sign = 1.0 if t < 6 else -1.0  # Pushes one way, then the other.
+        g = {"x": jnp.asarray(sign * scale * rng.choice([-1.0, 1.0], size=3), jnp.float32)}
+        _, state = opt.update(g, state)
+        value = float(state.levels[0].hyperparams[name])
+        assert np.isfinite(value) and low < value < high, (t, value)
+    assert all(np.isfinite(float(v)) for v in state.levels[0].raw.values())
+
+
+def test_non_finite_hypergradient_is_skipped_and_counted():
+    params = {"x": jnp.ones(3)}
+    opt = hyper.stack(hyper.adam(0.1), hyper.adam(0.01), hyper.sgd(1e-3))
+    state = opt.init(params)
+    grads = [jnp.array([1.0, -2.0, 0.5]), jnp.array([0.5, 1.0, -1.0]), jnp.array([2.0, 0.1, 0.3])]
+    for g in grads:
+        _, state = opt.update({"x": g}, state)
+    before = state
+    updates, state = opt.update({"x": jnp.array([jnp.nan, 1.0, 1.0])}, state)
+    assert int(state.levels[0].skipped) == 1
+    assert int(state.levels[1].skipped) == 0
+    jax.tree.map(np.testing.assert_array_equal, state.levels[0].raw, before.levels[0].raw)
+    jax.tree.map(np.testing.assert_array_equal, state.levels[1:], before.levels[1:])
+    assert int(state.levels[0].count) == 4  # The optimizee step itself was still taken.
+    np.testing.assert_array_equal(np.isfinite(np.asarray(updates["x"])), [False, True, True])
+
+    _, state = opt.update({"x": jnp.array([jnp.inf, 1.0, 1.0])}, state)
+    _, state = opt.update({"x": jnp.array([1.0, 1.0, 1.0])}, state)  # NaN in the previous grad.
+    assert int(state.levels[0].skipped) == 3
+    assert hyper.skipped(state)[0] == 3
+
+
+def test_first_update_takes_no_hyper_step():
+    params = {"x": jnp.ones(2)}
+    opt = hyper.stack(hyper.sgd(0.1), hyper.sgd(0.1), hyper.sgd(0.1))
+    state = opt.init(params)
+    _, state = opt.update({"x": jnp.array([1.0, 2.0])}, state)
+    counts = [int(level.count) for level in state.levels]
+    assert counts == [1, 0, 0]
+    _, state = opt.update({"x": jnp.array([1.0, 2.0])}, state)
+    assert [int(level.count) for level in state.levels] == [2, 1, 0]
+    assert all(int(level.skipped) == 0 for level in state.levels)
+
+
+# --------------------------------------------------------------------------- composition
+
+
+def test_works_under_jit_scan_vmap_and_optax_chain():
+    """A chain of clipping and Adam/Adam/SGD under jit + scan + vmap equals the eager loop of the
+    stack applied to clipped gradients."""
+    params, loss = _problem(jnp.float32)
+    stack = hyper.stack(hyper.adam(0.05), hyper.sgd(0.01), hyper.sgd(1e-3))
+    chained = optax.chain(optax.clip_by_global_norm(1.0), stack)
+
+    def run(scale):
+        def body(carry, _):
+            p, s = carry
+            updates, s = chained.update(jax.grad(loss)(p), s, p)
+            return (optax.apply_updates(p, updates), s), hyper.hyperparams(s)[0]["lr"]
+
+        start = jax.tree.map(lambda x: scale * x, params)
+        return jax.lax.scan(body, (start, chained.init(start)), length=15)
+
+    (final, chain_state), lr_trace = jax.jit(jax.vmap(run))(jnp.array([1.0, 2.0]))
+
+    clip = optax.clip_by_global_norm(1.0)
+    p = jax.tree.map(lambda x: 2.0 * x, params)
+    state = stack.init(p)
+    for _ in range(15):
+        clipped, _ = clip.update(jax.grad(loss)(p), clip.init(p))
+        updates, state = stack.update(clipped, state, p)
+        p = optax.apply_updates(p, updates)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a[1], b, rtol=2e-5, atol=1e-6), final, p)
+    np.testing.assert_allclose(lr_trace[1, -1], state.levels[0].hyperparams["lr"], rtol=2e-5)
+    assert not np.allclose(lr_trace[1, -1], 0.05)
+    assert hyper.find_state(chain_state).levels[0].count.shape == (2,)
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def test_errors_speak_to_the_user():
+    with pytest.raises(TypeError, match="not a Level"):
+        hyper.stack(optax.sgd(0.1), hyper.sgd(0.1))
+    with pytest.raises(ValueError, match="top level"):
+        hyper.stack(hyper.sgd(0.1), hyper.sgd(0.1, learn=("lr",)))
+    with pytest.raises(ValueError, match="learns no hyperparameter"):
+        hyper.stack(hyper.adam(0.1, learn=()), hyper.sgd(0.1))
+    with pytest.raises(ValueError, match="'sigmoid'"):
+        hyper.sgd(0.1, 0.0, learn=("lr", "gamma"))
+    with pytest.raises(ValueError, match="cannot learn"):
+        hyper.adam(learn=("beta1",))
+    with pytest.raises(ValueError, match="cannot use optimizer"):
+        hyper.level("smoothed_nesterov")
+    with pytest.raises(ValueError, match="out of range"):
+        hyper.adam(lr=-1.0)
+    with pytest.raises(ValueError, match="Unknown parameterization"):
+        hyper.stack(hyper.sgd(0.1, reparam="exp"), hyper.sgd(0.1))
+
+
+def test_parameterizations_are_chosen_per_hyperparameter():
+    assert [hyper.adam().parameterization(n).name for n in ("lr", "b1", "b2")] == [
+        "log",
+        "sigmoid",
+        "sigmoid",
+    ]
+    assert hyper.adam(learn={"lr": "raw"}).parameterization("lr").name == "raw"
+    assert hyper.adam(learn={"lr": "raw"}).learned_names(top=False) == ("lr",)
+    level = hyper.rmsprop(reparam={"lr": "sqrt"})
+    assert [level.parameterization(n).name for n in ("lr", "gamma")] == ["sqrt", "sigmoid"]
+    assert hyper.sgd(reparam="raw").parameterization("lr").name == "raw"
+    assert hyper.adam().hyperparams["eps_root"] == 1e-16  # A finite hypergradient of b2.
+    # The raw values the level above steps: h = T(phi) at init, to float32 rounding.
+    state = hyper.stack(hyper.adam(1e-3), hyper.sgd(1e-5)).init({"x": jnp.zeros(2)})
+    np.testing.assert_allclose(state.levels[0].raw["lr"], np.log(1e-3), rtol=1e-6)
+    np.testing.assert_allclose(state.levels[0].raw["b2"], np.log(0.999 / 0.001), rtol=1e-5)
+    np.testing.assert_allclose(state.levels[0].hyperparams["b2"], 0.999, rtol=1e-6)
