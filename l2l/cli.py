@@ -3,6 +3,7 @@
     l2l meta-train [CONFIG.yaml] [key=value ...]
     l2l evaluate [CONFIG.yaml] [key=value ...]
     l2l study {responses,surfaces} [CONFIG.yaml] [key=value ...]
+    l2l zero-machine [CONFIG.yaml] [key=value ...]
 
 Without a config file a subcommand runs its embedded default (the config class's defaults).
 """
@@ -22,11 +23,18 @@ def _evaluate(args) -> int:
 
     cfg = config_lib.load(evaluate.EvaluateConfig, args.config, args.overrides)
     start = time.perf_counter()
-    report = evaluate.evaluate(cfg)
     title = f"{cfg.task.kind} task, {cfg.num_test} held-out instances"
+    if cfg.settings:
+        report = evaluate.evaluate_settings(cfg)
+        for panel in report["settings"]:
+            print(f"\n{panel['name']}:\n{evaluate.format_table(panel['results'])}")
+        if cfg.learned:
+            print("\n" + evaluate.format_settings_table(report))
+    else:
+        report = evaluate.evaluate(cfg)
+        print(evaluate.format_table(report["results"]))
     json_path, png_path = evaluate.write_report(report, cfg.output_dir, title)
     config_lib.save(cfg, json_path.parent / "config.yaml")
-    print(evaluate.format_table(report["results"]))
     print(f"\n{time.perf_counter() - start:.1f}s; wrote {json_path} and {png_path}")
     return 0
 
@@ -113,6 +121,18 @@ def _hyper(args) -> int:
     return 0
 
 
+def _zero_machine(args) -> int:
+    from l2l import zero_machine
+
+    cfg = config_lib.load(zero_machine.ZeroMachineConfig, args.config, args.overrides)
+    report = zero_machine.run(cfg)
+    json_path, png_path = zero_machine.write_report(report, cfg.output_dir)
+    config_lib.save(cfg, json_path.parent / "config.yaml")
+    print(zero_machine.format_table(report["results"]))
+    print(f"\n{report['seconds']:.1f}s; wrote {json_path} and {png_path}")
+    return 0
+
+
 COMMANDS = {
     "meta-train": (
         _meta_train,
@@ -124,6 +144,10 @@ COMMANDS = {
     ),
     "study": (_study, "make optimizers visible: response curves, races on 2-D surfaces"),
     "hyper": (_hyper, "hyperoptimizers on MNIST: Chandra et al.'s table and robustness figure"),
+    "zero-machine": (
+        _zero_machine,
+        "the zero-machine test: the fraction of runs reaching float32's tiny (1.18e-38) in 20 steps",
+    ),
 }
 
 # Commands whose first argument picks one of several configs (`l2l study responses CONFIG`).
