@@ -10,7 +10,7 @@ Every optimizer here is an ``optax.GradientTransformationExtraArgs``:
 - ``l2l.meta``: meta-training; ``l2l.evaluate``: comparisons under the baseline tuning protocol.
 """
 
-from l2l import data, learned, optimizers, tasks
+from l2l import data, hyper, learned, optimizers, tasks
 from l2l.learned import load, lstm_optimizer, pretrained
 from l2l.optimizers import (
     adadelta,
@@ -32,6 +32,7 @@ __all__ = [
     "adam",
     "adamax",
     "data",
+    "hyper",
     "learned",
     "load",
     "lstm_optimizer",
