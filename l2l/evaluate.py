@@ -172,6 +172,7 @@ def curve_summary(curves: np.ndarray) -> dict:
         "median_summed_loss": float(np.median(summed)),
         "mean_final_loss": float(np.mean(curves[:, -1])),
         "diverged": int((~finite).sum()),
+        "summed_losses": summed.tolist(),
         "curve_mean": np.mean(curves, axis=0).tolist(),
         "curve_q25": np.quantile(curves, 0.25, axis=0).tolist(),
         "curve_q75": np.quantile(curves, 0.75, axis=0).tolist(),
@@ -280,6 +281,8 @@ def held_out_summary(report: dict) -> dict:
         "instances": cfg["num_test"],
         "seed": cfg["seed"],
         "mean_summed_loss": {r["name"]: r["mean_summed_loss"] for r in report["results"]},
+        # Per-instance values of the first few held-out instances: a cheap exact check later.
+        "first_summed_losses": {r["name"]: r["summed_losses"][:4] for r in report["results"]},
         "best_baseline": best_baseline(report)["name"],
         "ratio_to_best_baseline": ratios_to_best_baseline(report),
     }
