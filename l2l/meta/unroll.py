@@ -79,12 +79,23 @@ def unroll(
     steps: int,
     *,
     stop_gradient_inputs: bool = False,
+    remat: bool = False,
+    scan_unroll: int | bool = 1,
 ) -> tuple[UnrollState, jax.Array]:
     """``steps`` optimizee steps from ``state`` in one ``lax.scan``.
 
     Returns the final state and the losses f(theta_{s+1}), ..., f(theta_{s+steps}) *after* each
     update (s = ``state.step``), each on the minibatch of its own step index, so that the losses of
     consecutive truncations tile the horizon with no gap and no repeat.
+
+    ``remat`` wraps each step in ``jax.checkpoint``: differentiating the unroll then stores only the
+    carried state of every step (the inputs of the step) and recomputes the step's inside in the
+    backward pass, instead of storing every intermediate of every step. Same values and gradients;
+    the memory of the backward pass falls several-fold (for the 2x20 LSTM, from ~26 to ~5 arrays of
+    the size of the LSTM state per step), at the price of one more forward pass of the step.
+    ``scan_unroll`` is ``lax.scan``'s ``unroll`` (steps per loop iteration; True: no loop). On CPU
+    unrolling is slower; XLA's cost analysis counts a loop's body once, so the benchmark compiles
+    short, fully unrolled truncations to count FLOPs.
     """
     if not isinstance(optimizer, optax.GradientTransformationExtraArgs):
         optimizer = optax.with_extra_args_support(optimizer)
@@ -94,7 +105,11 @@ def unroll(
             optimizer, task, instance, carry, key, stop_gradient_inputs=stop_gradient_inputs
         )
 
-    state, losses_before = jax.lax.scan(body, state, length=steps)
+    if remat:
+        # prevent_cse=False: inside a scan the loop already keeps XLA from merging the recomputed
+        # forward with the stored one (the JAX documentation's advice for checkpoint in scan).
+        body = jax.checkpoint(body, prevent_cse=False)
+    state, losses_before = jax.lax.scan(body, state, length=steps, unroll=scan_unroll)
     final_loss = task.loss(state.params, instance, step_key(key, state.step))
     losses_after = jnp.concatenate([losses_before[1:], final_loss[None]])
     return state, losses_after

@@ -222,3 +222,37 @@ def test_meta_training_improves_the_optimizer_on_quadratics():
 def test_config_rejects_a_horizon_not_divisible_by_the_truncation():
     with pytest.raises(ValueError, match="multiple of truncation"):
         tiny_config(horizon=10, truncation=3)
+
+
+def test_the_quadratic_config_is_the_default_and_new_fields_are_checked(tmp_path):
+    from l2l import config as config_lib
+    from l2l.config import ConfigError
+
+    cfg = config_lib.load(trainer_lib.MetaTrainConfig, "configs/quadratic_lstm.yaml")
+    assert cfg == trainer_lib.MetaTrainConfig()
+    assert (cfg.estimator, cfg.remat, cfg.lstm_matmul_dtype) == ("tbptt", True, "float32")
+    assert cfg.distributed.devices is None and cfg.distributed.coordinator_address is None
+    with pytest.raises(ConfigError, match="estimator"):
+        config_lib.load(trainer_lib.MetaTrainConfig, overrides=["estimator=reinforce"])
+    with pytest.raises(ConfigError, match="es_sigma"):
+        config_lib.load(trainer_lib.MetaTrainConfig, overrides=["es_sigma=0"])
+    with pytest.raises(ConfigError, match="distributed.devices"):
+        config_lib.load(trainer_lib.MetaTrainConfig, overrides=["distributed.devices=0"])
+    # The saved config round-trips with the new sections.
+    config_lib.save(cfg, tmp_path / "c.yaml")
+    assert config_lib.load(trainer_lib.MetaTrainConfig, tmp_path / "c.yaml") == cfg
+
+
+def test_a_checkpoint_written_before_the_es_estimators_still_loads(tmp_path):
+    from flax import serialization
+
+    tr = trainer_lib.make_trainer(tiny_config(), Quadratic(dim=2), jit=False)
+    state = tr.init()
+    old = serialization.to_state_dict(jax.tree.map(np.asarray, state))
+    del old["perturbation"]  # the MetaState of earlier versions had no such field
+    extra = {"elapsed": np.array(1.5)}
+    path = tmp_path / "old.msgpack"
+    path.write_bytes(serialization.msgpack_serialize({"state": old, "extra": extra}))
+    loaded, loaded_extra = trainer_lib.load_checkpoint(path, state, {"elapsed": np.array(0.0)})
+    jax.tree.map(np.testing.assert_array_equal, loaded, state)
+    assert loaded.perturbation == () and float(loaded_extra["elapsed"]) == 1.5
