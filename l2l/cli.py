@@ -45,6 +45,10 @@ def _meta_train(args) -> int:
 
     cfg = config_lib.load(trainer.MetaTrainConfig, args.config, args.overrides)
     run = trainer.train(cfg)
+    import jax
+
+    if jax.process_index() != 0:  # in a multi-process run, process 0 reports and evaluates
+        return 0
     out = Path(cfg.output_dir)
     print(
         f"meta-trained {run['steps']} meta-steps in {run['seconds'] / 60:.1f} min "
