@@ -299,6 +299,18 @@ def save(cfg, path: str | Path) -> None:
 
 
 @dataclasses.dataclass(frozen=True)
+class ArchitectureConfig:
+    """One member of an ``mlp_mix`` task: an MLP's hidden layer sizes and activation."""
+
+    hidden_sizes: tuple[int, ...] = (20,)
+    activation: Literal["sigmoid", "tanh", "relu"] = "sigmoid"
+
+    def __post_init__(self):
+        if not self.hidden_sizes or any(h < 1 for h in self.hidden_sizes):
+            raise ValueError(f"hidden_sizes must be positive, got {list(self.hidden_sizes)}")
+
+
+@dataclasses.dataclass(frozen=True)
 class TaskConfig:
     """Which optimizee family to train on (``kind``) and its settings.
 
@@ -306,9 +318,11 @@ class TaskConfig:
     MNIST from ``data_dir`` (else ``L2L_DATA_DIR``, else the cache directory) and train on ``split``.
     ``separable_quadratic`` is f(x) = sum_i (s_i x_i)^2 with s_i ~ U[``scale_low``, ``scale_high``]
     and x_0 ~ U[-init_scale, init_scale]^dim (the zero-machine problem with dim 2).
+    ``mlp_mix`` trains one MLP of each of ``architectures`` side by side (loss: the sum of theirs,
+    see :class:`l2l.tasks.MLPMixture`); ``hidden_sizes`` and ``activation`` are then unused.
     """
 
-    kind: Literal["quadratic", "mlp", "separable_quadratic"] = "quadratic"
+    kind: Literal["quadratic", "mlp", "separable_quadratic", "mlp_mix"] = "quadratic"
     dim: int = field(10, ge=1)
     distribution: Literal["normal", "uniform"] = "normal"
     init_scale: float | None = field(None, gt=0)
@@ -319,8 +333,15 @@ class TaskConfig:
     split: Literal["train", "validation", "test"] = "train"
     scale_low: float = field(0.5, gt=0)
     scale_high: float = field(1.5, gt=0)
+    architectures: tuple[ArchitectureConfig, ...] = ()
 
     def __post_init__(self):
+        if self.kind == "mlp_mix" and not self.architectures:
+            raise ValueError(
+                "architectures: kind mlp_mix needs at least one {hidden_sizes, activation}"
+            )
+        if self.kind != "mlp_mix" and self.architectures:
+            raise ValueError(f"architectures: only kind mlp_mix reads them (kind is {self.kind})")
         if any(h < 1 for h in self.hidden_sizes):
             raise ValueError(f"hidden_sizes must be positive, got {list(self.hidden_sizes)}")
         if self.scale_high < self.scale_low:
@@ -351,6 +372,14 @@ def build_task(cfg: TaskConfig):
     from l2l.data import load_mnist
 
     split = getattr(load_mnist(cfg.data_dir), cfg.split)
+    if cfg.kind == "mlp_mix":
+        return tasks.MLPMixture(
+            images=jnp.asarray(split.images),
+            labels=jnp.asarray(split.labels),
+            architectures=tuple((tuple(a.hidden_sizes), a.activation) for a in cfg.architectures),
+            batch_size=cfg.batch_size,
+            init_scale=0.1 if cfg.init_scale is None else cfg.init_scale,
+        )
     return tasks.MLPClassifier(
         images=jnp.asarray(split.images),
         labels=jnp.asarray(split.labels),

@@ -130,3 +130,54 @@ def test_shipped_evaluate_config_is_the_embedded_default():
     assert shipped.task == TaskConfig(kind="quadratic", dim=10)
     assert [b.name for b in shipped.baselines] == ["sgd", "momentum", "nesterov", "rmsprop", "adam"]
     assert isinstance(shipped.baselines[0], BaselineConfig)
+
+
+def test_every_shipped_config_loads_with_the_command_that_reads_it():
+    from pathlib import Path
+
+    from l2l import studies, zero_machine
+    from l2l.hyper import experiment
+    from l2l.meta.trainer import MetaTrainConfig
+
+    readers = {
+        "hyper_mnist": experiment.HyperMnistConfig,
+        "mnist_generalization": EvaluateConfig,
+        "mnist_lstm": MetaTrainConfig,
+        "mnist_mix_lstm": MetaTrainConfig,
+        "mnist_moments_lstm": MetaTrainConfig,
+        "quadratic_baselines": EvaluateConfig,
+        "quadratic_lstm": MetaTrainConfig,
+        "quadratic_lstm_eval": EvaluateConfig,
+        "study_responses": studies.ResponseStudyConfig,
+        "study_surfaces": studies.SurfaceStudyConfig,
+        "zero_machine": MetaTrainConfig,
+        "zero_machine_eval": zero_machine.ZeroMachineConfig,
+    }
+    shipped = sorted(Path(__file__).resolve().parents[1].joinpath("configs").glob("*.yaml"))
+    assert {p.stem for p in shipped} == set(readers), "a config without a reader listed here"
+    for path in shipped:
+        config_lib.load(readers[path.stem], path)
+    mix = config_lib.load(
+        MetaTrainConfig, shipped[[p.stem for p in shipped].index("mnist_mix_lstm")]
+    )
+    assert [(a.hidden_sizes, a.activation) for a in mix.task.architectures] == [
+        ((20,), "sigmoid"),
+        ((40,), "sigmoid"),
+        ((20, 20), "sigmoid"),
+        ((20,), "relu"),
+    ]
+
+
+def test_mlp_mix_task_config_names_its_architectures(tmp_path):
+    with pytest.raises(ConfigError, match="key 'task'.*kind mlp_mix needs at least one"):
+        config_lib.load(EvaluateConfig, write(tmp_path, "task: {kind: mlp_mix}\n"))
+    with pytest.raises(ConfigError, match="only kind mlp_mix reads them"):
+        config_lib.load(
+            EvaluateConfig,
+            write(tmp_path, "task: {kind: mlp, architectures: [{hidden_sizes: [5]}]}\n"),
+        )
+    with pytest.raises(ConfigError, match="key .task.architectures.0.: hidden_sizes must be positive"):
+        config_lib.load(
+            EvaluateConfig,
+            write(tmp_path, "task: {kind: mlp_mix, architectures: [{hidden_sizes: [0]}]}\n"),
+        )

@@ -3,7 +3,7 @@
 Tasks are flax struct dataclasses: their arrays (datasets) are pytree leaves, their settings static.
 """
 
-from l2l.tasks.mlp import ACTIVATIONS, MLPClassifier, MLPInstance, cross_entropy
+from l2l.tasks.mlp import ACTIVATIONS, MLPClassifier, MLPInstance, MLPMixture, cross_entropy
 from l2l.tasks.quadratic import Quadratic, QuadraticInstance
 from l2l.tasks.separable import SeparableQuadratic, SeparableQuadraticInstance
 
@@ -11,6 +11,7 @@ __all__ = [
     "ACTIVATIONS",
     "MLPClassifier",
     "MLPInstance",
+    "MLPMixture",
     "Quadratic",
     "QuadraticInstance",
     "SeparableQuadratic",

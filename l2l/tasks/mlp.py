@@ -94,6 +94,73 @@ class MLPClassifier:
         return jnp.mean(jnp.argmax(self.logits(params, images), axis=-1) != labels)
 
 
+@struct.dataclass
+class MLPMixture:
+    """Several MLPs trained side by side on one dataset: one optimizee whose params are a tuple (one
+    entry per architecture) and whose loss is the *sum* of the members' losses, each on its own
+    minibatch.
+
+    The members share no parameters, so every member's gradient is exactly what it would be if it
+    were trained alone; a coordinatewise optimizer (the learned LSTMs) therefore updates each one as
+    if alone, and meta-training on the mixture is meta-training on all its architectures at once,
+    each meta-step seeing every one of them (the meta-objective summed over members).
+    ``architectures`` is a tuple of ``(hidden_sizes, activation)`` pairs.
+    """
+
+    images: jax.Array
+    labels: jax.Array
+    architectures: tuple[tuple[tuple[int, ...], str], ...] = struct.field(
+        pytree_node=False, default=(((20,), "sigmoid"),)
+    )
+    batch_size: int = struct.field(pytree_node=False, default=128)
+    init_scale: float = struct.field(pytree_node=False, default=0.1)
+    num_classes: int = struct.field(pytree_node=False, default=10)
+
+    def __post_init__(self):
+        if not self.architectures:
+            raise ValueError(
+                "MLPMixture: architectures must name at least one (hidden_sizes, activation)"
+            )
+        self.members  # validates every architecture
+
+    @property
+    def members(self) -> tuple[MLPClassifier, ...]:
+        return tuple(
+            MLPClassifier(
+                images=self.images,
+                labels=self.labels,
+                hidden_sizes=tuple(hidden),
+                activation=activation,
+                batch_size=self.batch_size,
+                init_scale=self.init_scale,
+                num_classes=self.num_classes,
+            )
+            for hidden, activation in self.architectures
+        )
+
+    def sample(self, key: jax.Array) -> MLPInstance:
+        del key
+        return MLPInstance()
+
+    def init(self, key: jax.Array, instance: MLPInstance | None = None):
+        del instance
+        keys = jax.random.split(key, len(self.architectures))
+        return tuple(m.init(k) for m, k in zip(self.members, keys))
+
+    def member_losses(self, params, instance: MLPInstance | None, key: jax.Array) -> jax.Array:
+        """(members,) minibatch losses, member i on the minibatch of ``fold_in(key, i)``."""
+        del instance
+        return jnp.stack(
+            [
+                m.loss(p, None, jax.random.fold_in(key, i))
+                for i, (m, p) in enumerate(zip(self.members, params))
+            ]
+        )
+
+    def loss(self, params, instance: MLPInstance | None, key: jax.Array) -> jax.Array:
+        return jnp.sum(self.member_losses(params, instance, key))
+
+
 def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
     logp = jax.nn.log_softmax(logits)
     return -jnp.mean(jnp.take_along_axis(logp, labels[:, None], axis=-1))

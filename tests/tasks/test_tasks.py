@@ -1,9 +1,11 @@
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
-from l2l.tasks import MLPClassifier, Quadratic
+from l2l.tasks import MLPClassifier, MLPMixture, Quadratic
 
 
 def test_quadratic_loss_and_gradient_match_numpy():
@@ -131,3 +133,72 @@ def test_tasks_are_pytrees_usable_under_jit_and_vmap():
     np.testing.assert_allclose(np.asarray(losses), expected, rtol=1e-6)
     with pytest.raises(ValueError, match="activation"):
         MLPClassifier(jnp.ones((8, 3)), jnp.zeros((8,), jnp.int32), activation="gelu")
+
+
+def _mixture(architectures=(((5,), "sigmoid"), ((3, 4), "relu"))):
+    rng = np.random.default_rng(2)
+    return MLPMixture(
+        jnp.asarray(rng.uniform(size=(50, 6)), jnp.float32),
+        jnp.asarray(rng.integers(0, 10, 50), jnp.int32),
+        architectures=architectures,
+        batch_size=16,
+        init_scale=0.5,
+    )
+
+
+def test_mlp_mixture_is_the_sum_of_its_members_each_on_its_own_minibatch():
+    task = _mixture()
+    members = task.members
+    assert [(m.hidden_sizes, m.activation) for m in members] == [
+        ((5,), "sigmoid"),
+        ((3, 4), "relu"),
+    ]
+    key, loss_key = jax.random.key(0), jax.random.key(1)
+    params = task.init(key)
+    expected_init = [m.init(k) for m, k in zip(members, jax.random.split(key, 2))]
+    chex.assert_trees_all_equal(params, tuple(expected_init))
+    alone = [
+        float(m.loss(p, None, jax.random.fold_in(loss_key, i)))
+        for i, (m, p) in enumerate(zip(members, params))
+    ]
+    np.testing.assert_allclose(
+        np.asarray(task.member_losses(params, None, loss_key)), alone, rtol=1e-6
+    )
+    np.testing.assert_allclose(float(task.loss(params, None, loss_key)), sum(alone), rtol=1e-6)
+    assert alone[0] != alone[1]
+    assert len(jax.tree.leaves(task)) == 2  # one copy of the dataset, whatever the members
+    with pytest.raises(ValueError, match="architectures"):
+        _mixture(())
+    with pytest.raises(ValueError, match="activation"):
+        _mixture((((5,), "gelu"),))
+
+
+@pytest.mark.parametrize("features", ["log_sign", "moments"])
+def test_a_coordinatewise_optimizer_trains_each_mixture_member_exactly_as_if_alone(features):
+    """The claim behind meta-training on a mixture: a learned coordinatewise optimizer's trajectory
+    of each member is the one it would take on that member by itself."""
+    from l2l import learned
+    from l2l.learned.features import FeatureConfig
+
+    cfg = learned.LSTMOptimizerConfig(features=FeatureConfig(kind=features), output_init_scale=0.5)
+    opt = learned.lstm_optimizer(learned.init_meta_params(jax.random.key(7), cfg), cfg)
+    task = _mixture()
+
+    def run(loss, params, steps=4):
+        state = opt.init(params)
+        for t in range(steps):
+            g = jax.grad(loss)(params, jax.random.fold_in(jax.random.key(3), t))
+            updates, state = opt.update(g, state, params)
+            params = optax.apply_updates(params, updates)
+        return params
+
+    start = task.init(jax.random.key(0))
+    together = run(lambda p, k: task.loss(p, None, k), start)
+    for i, member in enumerate(task.members):
+        alone = run(lambda p, k, i=i, m=member: m.loss(p, None, jax.random.fold_in(k, i)), start[i])
+        chex.assert_trees_all_close(together[i], alone, rtol=1e-5, atol=1e-6)
+        moved = max(
+            float(jnp.max(jnp.abs(a - b)))
+            for a, b in zip(jax.tree.leaves(alone), jax.tree.leaves(start[i]))
+        )
+        assert moved > 1e-3
