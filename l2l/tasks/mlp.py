@@ -121,7 +121,7 @@ class MLPMixture:
             raise ValueError(
                 "MLPMixture: architectures must name at least one (hidden_sizes, activation)"
             )
-        self.members  # validates every architecture
+        _ = self.members  # builds (and so validates) every architecture
 
     @property
     def members(self) -> tuple[MLPClassifier, ...]:

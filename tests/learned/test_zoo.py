@@ -1,5 +1,6 @@
 """The shipped trained optimizers load offline and still do what their files say they do."""
 
+import jax
 import numpy as np
 import pytest
 
@@ -50,3 +51,77 @@ def test_mnist_lstm_reproduces_its_documented_first_held_out_runs():
         evaluate.run_optimizer(trained.transform(), build_task(task_cfg), keys, held_out["steps"])
     )
     np.testing.assert_allclose(ours, held_out["first_summed_losses"]["mnist-lstm"], rtol=2e-3)
+
+
+def _result(name, mean, learned_=False):
+    return {
+        "name": name,
+        "hyperparams": {} if learned_ else {"lr": 0.1},
+        "learned": learned_,
+        "mean_summed_loss": mean,
+        "summed_losses": [mean, mean + 1.0],
+    }
+
+
+def test_zoo_add_script_relabels_and_records_each_panels_ratio(tmp_path):
+    """scripts/zoo_add.py: the file's label becomes the zoo name; ratios are learned / best tuned."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "zoo_add.py"
+    spec = importlib.util.spec_from_file_location("zoo_add", script)
+    zoo_add = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(zoo_add)
+
+    cfg = learned.LSTMOptimizerConfig()
+    source = tmp_path / "best.l2l"
+    held_out = {
+        "mean_summed_loss": {"best": 8.0, "adam": 10.0},
+        "ratio_to_best_baseline": {"best": 0.8},
+    }
+    learned.save(
+        source, learned.init_meta_params(jax.random.key(0), cfg), cfg, {"held_out": held_out}
+    )
+    panel_cfg = {"task": {"kind": "mlp"}, "steps": 100, "num_test": 2, "seed": 0}
+    report = {
+        "settings": [
+            {
+                "name": "base",
+                "config": panel_cfg,
+                "results": [
+                    _result("adam", 10.0),
+                    _result("sgd", 20.0),
+                    _result("mine", 7.0, True),
+                ],
+            },
+            {
+                "name": "ReLU",
+                "config": panel_cfg,
+                "results": [_result("adam", 4.0), _result("mine", 5.0, True)],
+            },
+        ]
+    }
+    (tmp_path / "results.json").write_text(json.dumps(report))
+    zoo = tmp_path / "zoo"
+    argv = [str(source), "mine", "--note", "a test", "--zoo-dir", str(zoo)]
+    assert zoo_add.main(argv) == 0
+    info = learned.resolve(str(zoo / "mine.l2l")).info
+    assert info["held_out"]["mean_summed_loss"] == {"mine": 8.0, "adam": 10.0}
+    assert info["held_out"]["ratio_to_best_baseline"] == {"mine": 0.8}
+    assert info["note"] == "a test"
+    gen = ["--generalization", str(tmp_path / "results.json"), "--held-out-panel", "ReLU"]
+    assert (
+        zoo_add.main(
+            [str(zoo / "mine.l2l"), "mine", "--note", "again", "--zoo-dir", str(zoo), *gen]
+        )
+        == 0
+    )
+    info = learned.resolve(str(zoo / "mine.l2l")).info
+    assert info["generalization_ratio_to_best_baseline"] == {"base": 0.7, "ReLU": 1.25}
+    assert info["held_out"]["best_baseline"] == "adam" and info["held_out"]["first_summed_losses"][
+        "mine"
+    ] == [5.0, 6.0]
+    assert info["held_out_training_task"]["mean_summed_loss"]["mine"] == 8.0
+    with pytest.raises(SystemExit, match="did not evaluate 'other'"):
+        zoo_add.main([str(source), "other", "--note", "x", "--zoo-dir", str(zoo), *gen])
