@@ -342,12 +342,18 @@ def format_settings_table(report: dict) -> str:
         "|---|---|" + "---|" * len(learned_names),
     ]
     for panel in report["settings"]:
-        best = best_baseline(panel)
-        ratios = ratios_to_best_baseline(panel)
         by_name = {r["name"]: r for r in panel["results"]}
-        cells = [f"{by_name[n]['mean_summed_loss']:.4g} ({ratios[n]:.3f})" for n in learned_names]
-        lines.append(
-            f"| {panel['name']} | {best['name']} {best['hyperparams']['lr']:.3g}: "
-            f"{best['mean_summed_loss']:.4g} | " + " | ".join(cells) + " |"
-        )
+        if any(not r.get("learned") for r in panel["results"]):
+            best = best_baseline(panel)
+            ratios = ratios_to_best_baseline(panel)
+            baseline = (
+                f"{best['name']} {best['hyperparams']['lr']:.3g}: {best['mean_summed_loss']:.4g}"
+            )
+            cells = [
+                f"{by_name[n]['mean_summed_loss']:.4g} ({ratios[n]:.3f})" for n in learned_names
+            ]
+        else:  # learned optimizers only: no ratio to give
+            baseline = "–"
+            cells = [f"{by_name[n]['mean_summed_loss']:.4g} (–)" for n in learned_names]
+        lines.append(f"| {panel['name']} | {baseline} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import jax
@@ -151,3 +152,9 @@ def test_settings_re_tune_the_baselines_for_each_panel(tmp_path):
     assert f"({ratio:.3f})" in table.splitlines()[3]
     _, png = evaluate.write_report(report, tmp_path / "out", "panels")
     assert png.stat().st_size > 10_000
+    # Learned optimizers alone (no baselines): the table gives their numbers without a ratio.
+    alone = evaluate.evaluate_settings(dataclasses.replace(cfg, baselines=()), show_progress=False)
+    row = evaluate.format_settings_table(alone).splitlines()[3]
+    assert row.startswith("| long uniform | – |") and row.endswith(" (–) |")
+    assert f"{other['results'][1]['mean_summed_loss']:.4g} (–)" in row
+    evaluate.write_report(alone, tmp_path / "alone", "panels")
