@@ -34,27 +34,41 @@ def test_quadratic_lstm_reproduces_its_documented_held_out_result():
     assert np.mean(ours) / np.mean(base) < 0.7
 
 
-def test_mnist_lstm_reproduces_its_documented_first_held_out_runs():
-    """The paper's MNIST optimizer: its first four documented held-out runs, recomputed exactly."""
+# The MNIST optimizers: (name, documented held-out setting, its documented ratio to the best
+# tuned baseline is at most this). mnist-lstm's held-out result is its closing comparison on the
+# base setting; the beyond-the-paper ones document the ReLU panel of configs/mnist_generalization.
+MNIST_ZOO = [
+    ("mnist-lstm", "log_sign", ("mlp", (20,), "sigmoid"), 0.8),
+    ("mnist-mix-lstm", "moments", ("mlp", (20,), "relu"), 1.16),  # documented 1.150: misses 1.0
+    ("mnist-moments-lstm", "moments", ("mlp", (20,), "relu"), 1.0),
+]
+
+
+@pytest.mark.parametrize(("name", "features", "task", "max_ratio"), MNIST_ZOO)
+def test_mnist_optimizers_reproduce_their_documented_first_held_out_runs(
+    name, features, task, max_ratio
+):
+    """Each MNIST optimizer's first four documented held-out runs, recomputed, and its ratio."""
     from pathlib import Path
 
     data_dir = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "mnist"
     if not data_dir.is_dir():
         pytest.skip(f"MNIST test split not found at {data_dir}")
-    trained = learned.resolve("mnist-lstm")
-    assert trained.config.output_scale == 0.1 and trained.config.features.kind == "log_sign"
+    trained = learned.resolve(name)
+    assert trained.config.output_scale == 0.1 and trained.config.features.kind == features
     held_out = trained.info["held_out"]
     task_cfg = from_dict(TaskConfig, {**held_out["task"], "data_dir": str(data_dir)})
-    assert (task_cfg.kind, task_cfg.hidden_sizes, task_cfg.activation) == ("mlp", (20,), "sigmoid")
+    assert (task_cfg.kind, task_cfg.hidden_sizes, task_cfg.activation) == task
+    assert task_cfg.split == "test"  # the held-out part of the data
     keys = evaluate.instance_keys(held_out["seed"], evaluate.TEST_SET, held_out["instances"])[:4]
     ours = evaluate.summed_loss(
         evaluate.run_optimizer(trained.transform(), build_task(task_cfg), keys, held_out["steps"])
     )
-    np.testing.assert_allclose(ours, held_out["first_summed_losses"]["mnist-lstm"], rtol=2e-3)
-    # The paper's claim, as documented: well below the best tuned baseline on the base setting.
+    np.testing.assert_allclose(ours, held_out["first_summed_losses"][name], rtol=2e-3)
     best = held_out["mean_summed_loss"][held_out["best_baseline"]]
-    assert held_out["ratio_to_best_baseline"]["mnist-lstm"] <= 0.8
-    assert np.mean(ours) <= 0.8 * best
+    ratio = held_out["ratio_to_best_baseline"][name]
+    assert ratio == pytest.approx(held_out["mean_summed_loss"][name] / best)
+    assert ratio <= max_ratio
 
 
 def _result(name, mean, learned_=False):
