@@ -176,7 +176,9 @@ def test_mlp_mix_task_config_names_its_architectures(tmp_path):
             EvaluateConfig,
             write(tmp_path, "task: {kind: mlp, architectures: [{hidden_sizes: [5]}]}\n"),
         )
-    with pytest.raises(ConfigError, match="key .task.architectures.0.: hidden_sizes must be positive"):
+    with pytest.raises(
+        ConfigError, match="key .task.architectures.0.: hidden_sizes must be positive"
+    ):
         config_lib.load(
             EvaluateConfig,
             write(tmp_path, "task: {kind: mlp_mix, architectures: [{hidden_sizes: [0]}]}\n"),
