@@ -372,19 +372,15 @@ def build_task(cfg: TaskConfig):
     from l2l.data import load_mnist
 
     split = getattr(load_mnist(cfg.data_dir), cfg.split)
+    common = {
+        "images": jnp.asarray(split.images),
+        "labels": jnp.asarray(split.labels),
+        "batch_size": cfg.batch_size,
+        "init_scale": 0.1 if cfg.init_scale is None else cfg.init_scale,
+    }
     if cfg.kind == "mlp_mix":
-        return tasks.MLPMixture(
-            images=jnp.asarray(split.images),
-            labels=jnp.asarray(split.labels),
-            architectures=tuple((tuple(a.hidden_sizes), a.activation) for a in cfg.architectures),
-            batch_size=cfg.batch_size,
-            init_scale=0.1 if cfg.init_scale is None else cfg.init_scale,
-        )
+        architectures = tuple((tuple(a.hidden_sizes), a.activation) for a in cfg.architectures)
+        return tasks.MLPMixture(architectures=architectures, **common)
     return tasks.MLPClassifier(
-        images=jnp.asarray(split.images),
-        labels=jnp.asarray(split.labels),
-        hidden_sizes=tuple(cfg.hidden_sizes),
-        activation=cfg.activation,
-        batch_size=cfg.batch_size,
-        init_scale=0.1 if cfg.init_scale is None else cfg.init_scale,
+        hidden_sizes=tuple(cfg.hidden_sizes), activation=cfg.activation, **common
     )
