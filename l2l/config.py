@@ -3,34 +3,84 @@
 Every config class is a frozen dataclass whose fields carry their type (``int``, ``float``,
 ``str``, ``bool``, ``Literal[...]``, ``tuple[T, ...]``, ``dict[str, float]``, ``T | None`` or a
 nested config dataclass) and, through :func:`field`, their valid range. :func:`load` reads a YAML
-file, applies ``a.b.c=value`` overrides (values parsed as YAML), and builds the dataclass; an unknown
-key, a wrong type or an out-of-range value raises :class:`ConfigError` naming the file, the dotted
-key and what was expected. :func:`to_dict` / :func:`save` write a config back, so the exact config
-travels beside every checkpoint and trained optimizer.
+file, applies ``a.b.c=value`` overrides (values parsed as YAML), and builds the dataclass; an
+unknown key, a wrong type or an out-of-range value raises :class:`ConfigError` naming the file,
+the dotted key and what was expected. :func:`to_dict` / :func:`save` write a config back, so the
+exact config travels beside every checkpoint and trained optimizer.
+
+Kinds: a config section whose class has a :class:`Kinds` registry (``__kinds__``) is built as the
+class registered under its ``kind:`` key (e.g. ``task: {kind: mlp, ...}`` builds the ``mlp`` task's
+own config class). The engine knows no kind by name: each module registers its own. A class may
+rename a key (``__renamed__ = {"lr": "learning_rate"}``): the old spelling is still read, with a
+``DeprecationWarning``.
+This module imports nothing of l2l but the private base pieces, so every layer may use it.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import types
 import typing
+import warnings
 from pathlib import Path
 from typing import Any, Literal, Union
 
 import yaml
 
+from l2l._errors import L2LError
+from l2l._suggest import did_you_mean
 
-class ConfigError(ValueError):
+
+class ConfigError(L2LError, ValueError):
     """A config file or override that does not describe a valid experiment."""
 
 
 def field(default=dataclasses.MISSING, *, ge=None, gt=None, le=None, lt=None, help: str = ""):
-    """A dataclass field with an inclusive (``ge``/``le``) or strict (``gt``/``lt``) range."""
+    """A dataclass field with an inclusive (``ge``/``le``) or strict (``gt``/``lt``) range.
+
+    A mutable default (a list, a dict, a dataclass) is copied for every instance.
+    """
     metadata = {"ge": ge, "gt": gt, "le": le, "lt": lt, "help": help}
     if isinstance(default, (list, dict, tuple)) or dataclasses.is_dataclass(default):
-        return dataclasses.field(default_factory=lambda: default, metadata=metadata)
+        return dataclasses.field(default_factory=lambda: copy.deepcopy(default), metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
+
+
+class Kinds:
+    """A registry of the kinds of one thing (task kinds, learned-optimizer architectures): each
+    kind's name -> its config class (a frozen dataclass with a ``kind`` field).
+
+    A base config class names its registry in ``__kinds__``; a section typed with the base class is
+    then built as the class registered under the section's ``kind:``.
+    """
+
+    def __init__(self, what: str):
+        self.what = what
+        self._classes: dict[str, type] = {}
+
+    def register(self, kind: str, config_class: type) -> type:
+        """Register ``config_class`` under ``kind``; returns it (usable as a decorator's body)."""
+        if kind in self._classes and self._classes[kind] is not config_class:
+            raise ValueError(f"{self.what} kind {kind!r} is registered twice")
+        self._classes[kind] = config_class
+        return config_class
+
+    def names(self) -> list[str]:
+        return sorted(self._classes)
+
+    def __contains__(self, kind: object) -> bool:
+        return kind in self._classes
+
+    def get(self, kind: str, *, where: str = "kind") -> type:
+        """The config class of ``kind``; a :class:`ConfigError` naming the known kinds else."""
+        if kind not in self._classes:
+            raise ConfigError(
+                f"{where}: unknown {self.what} kind {kind!r}.{did_you_mean(kind, self._classes)} "
+                f"Known: {', '.join(self.names())}."
+            )
+        return self._classes[kind]
 
 
 # --------------------------------------------------------------------------- reading
@@ -69,7 +119,11 @@ def _merge(base: dict, top: dict) -> dict:
     """``top`` over ``base``: mappings merge key by key; any other value of ``top`` replaces."""
     merged = dict(base)
     for key, value in top.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+        if (
+            isinstance(value, dict)
+            and isinstance(merged.get(key), dict)
+            and value.get("kind", merged[key].get("kind")) == merged[key].get("kind")
+        ):  # a section of another kind replaces the default's section whole
             merged[key] = _merge(merged[key], value)
         else:
             merged[key] = value
@@ -130,8 +184,14 @@ def _deep_copy(value):
     return value
 
 
-def from_dict(cls, data: Any, *, source: str = "<dict>", prefix: str = ""):
-    """Build dataclass ``cls`` from a mapping, validating every key, type and range."""
+def from_dict(
+    cls, data: Any, *, source: str = "<dict>", prefix: str = "", default_kind: str | None = None
+):
+    """Build dataclass ``cls`` from a mapping, validating every key, type and range.
+
+    For a base class with ``__kinds__``, the section's ``kind`` (else ``default_kind``) picks the
+    registered class to build.
+    """
     where = prefix or "(top level)"
     if isinstance(data, cls):
         return data
@@ -139,6 +199,12 @@ def from_dict(cls, data: Any, *, source: str = "<dict>", prefix: str = ""):
         raise ConfigError(
             f"{source}: key '{where}': expected a mapping for {cls.__name__}, got {data!r}"
         )
+    kinds = cls.__dict__.get("__kinds__")
+    if kinds is not None:  # a base class: build the class registered under the section's kind
+        kind = data.get("kind", default_kind or getattr(cls, "kind", None))
+        cls = kinds.get(kind, where=f"{source}: key '{_join(prefix, 'kind')}'")
+        data = {**data, "kind": kind}
+    data = _renamed_keys(cls, data, source, prefix)
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - set(fields))
@@ -154,7 +220,7 @@ def from_dict(cls, data: Any, *, source: str = "<dict>", prefix: str = ""):
                 raise ConfigError(f"{source}: missing required key '{_join(prefix, name)}'")
             continue
         key = _join(prefix, name)
-        value = _convert(hints[name], data[name], source, key)
+        value = _convert(hints[name], data[name], source, key, _default_kind(f))
         _check_range(f, value, source, key)
         kwargs[name] = value
     try:
@@ -163,6 +229,38 @@ def from_dict(cls, data: Any, *, source: str = "<dict>", prefix: str = ""):
         raise
     except (ValueError, TypeError) as err:
         raise ConfigError(f"{source}: key '{where}': {err}") from None
+
+
+def _renamed_keys(cls, data: dict, source: str, prefix: str) -> dict:
+    """Keys a config class renamed (its ``__renamed__``: old -> new) still read, with a
+    ``DeprecationWarning`` naming the new spelling; both spellings at once are an error."""
+    renamed = getattr(cls, "__renamed__", {})
+    if not renamed or not set(renamed) & set(data):
+        return data
+    data = dict(data)
+    for old, new in renamed.items():
+        if old not in data:
+            continue
+        if new in data:
+            raise ConfigError(
+                f"{source}: key '{_join(prefix, old)}' and its new spelling "
+                f"'{_join(prefix, new)}' are both given; keep '{_join(prefix, new)}'"
+            )
+        warnings.warn(
+            f"{source}: key '{_join(prefix, old)}' is deprecated; use '{_join(prefix, new)}'",
+            DeprecationWarning,
+            stacklevel=4,
+        )
+        data[new] = data.pop(old)
+    return data
+
+
+def _default_kind(f: dataclasses.Field) -> str | None:
+    """The kind of a field's default value (a section without ``kind:`` keeps the default's)."""
+    default = f.default
+    if default is dataclasses.MISSING and f.default_factory is not dataclasses.MISSING:
+        default = f.default_factory()
+    return getattr(default, "kind", None)
 
 
 def _join(prefix: str, name: str) -> str:
@@ -178,7 +276,7 @@ def _type_name(tp) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
-def _convert(tp, value, source: str, key: str):
+def _convert(tp, value, source: str, key: str, default_kind: str | None = None):
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     fail = ConfigError(f"{source}: key '{key}': expected {_type_name(tp)}, got {value!r}")
@@ -205,7 +303,7 @@ def _convert(tp, value, source: str, key: str):
             raise fail
         return value
     if dataclasses.is_dataclass(tp):
-        return from_dict(tp, value, source=source, prefix=key)
+        return from_dict(tp, value, source=source, prefix=key, default_kind=default_kind)
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{source}: key '{key}': expected a list, got {value!r}")
@@ -290,97 +388,9 @@ def to_dict(cfg) -> dict:
     return plain(cfg)
 
 
-def save(cfg, path: str | Path) -> None:
+def save(cfg, path: str | Path) -> Path:
     """Write ``cfg`` as YAML (loadable again by :func:`load` with the same class)."""
-    Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
-
-
-# --------------------------------------------------------------------------- shared sections
-
-
-@dataclasses.dataclass(frozen=True)
-class ArchitectureConfig:
-    """One member of an ``mlp_mix`` task: an MLP's hidden layer sizes and activation."""
-
-    hidden_sizes: tuple[int, ...] = (20,)
-    activation: Literal["sigmoid", "tanh", "relu"] = "sigmoid"
-
-    def __post_init__(self):
-        if not self.hidden_sizes or any(h < 1 for h in self.hidden_sizes):
-            raise ValueError(f"hidden_sizes must be positive, got {list(self.hidden_sizes)}")
-
-
-@dataclasses.dataclass(frozen=True)
-class TaskConfig:
-    """Which optimizee family to train on (``kind``) and its settings.
-
-    ``init_scale`` defaults to each family's own (1.0 for quadratics, 0.1 for MLPs); MLP tasks read
-    MNIST from ``data_dir`` (else ``L2L_DATA_DIR``, else the cache directory) and train on ``split``.
-    ``separable_quadratic`` is f(x) = sum_i (s_i x_i)^2 with s_i ~ U[``scale_low``, ``scale_high``]
-    and x_0 ~ U[-init_scale, init_scale]^dim (the zero-machine problem with dim 2).
-    ``mlp_mix`` trains one MLP of each of ``architectures`` side by side (loss: the sum of theirs,
-    see :class:`l2l.tasks.MLPMixture`); ``hidden_sizes`` and ``activation`` are then unused.
-    """
-
-    kind: Literal["quadratic", "mlp", "separable_quadratic", "mlp_mix"] = "quadratic"
-    dim: int = field(10, ge=1)
-    distribution: Literal["normal", "uniform"] = "normal"
-    init_scale: float | None = field(None, gt=0)
-    hidden_sizes: tuple[int, ...] = (20,)
-    activation: Literal["sigmoid", "tanh", "relu"] = "sigmoid"
-    batch_size: int = field(128, ge=1)
-    data_dir: str | None = None
-    split: Literal["train", "validation", "test"] = "train"
-    scale_low: float = field(0.5, gt=0)
-    scale_high: float = field(1.5, gt=0)
-    architectures: tuple[ArchitectureConfig, ...] = ()
-
-    def __post_init__(self):
-        if self.kind == "mlp_mix" and not self.architectures:
-            raise ValueError(
-                "architectures: kind mlp_mix needs at least one {hidden_sizes, activation}"
-            )
-        if self.kind != "mlp_mix" and self.architectures:
-            raise ValueError(f"architectures: only kind mlp_mix reads them (kind is {self.kind})")
-        if any(h < 1 for h in self.hidden_sizes):
-            raise ValueError(f"hidden_sizes must be positive, got {list(self.hidden_sizes)}")
-        if self.scale_high < self.scale_low:
-            raise ValueError(
-                f"scale_high ({self.scale_high}) is below scale_low ({self.scale_low})"
-            )
-
-
-def build_task(cfg: TaskConfig):
-    """The task object a :class:`TaskConfig` describes (MLP tasks load MNIST onto the device)."""
-    from l2l import tasks
-
-    if cfg.kind == "quadratic":
-        return tasks.Quadratic(
-            dim=cfg.dim,
-            distribution=cfg.distribution,
-            init_scale=1.0 if cfg.init_scale is None else cfg.init_scale,
-        )
-    if cfg.kind == "separable_quadratic":
-        return tasks.SeparableQuadratic(
-            dim=cfg.dim,
-            scale_low=cfg.scale_low,
-            scale_high=cfg.scale_high,
-            init_scale=1.0 if cfg.init_scale is None else cfg.init_scale,
-        )
-    import jax.numpy as jnp
-
-    from l2l.data import load_mnist
-
-    split = getattr(load_mnist(cfg.data_dir), cfg.split)
-    common = {
-        "images": jnp.asarray(split.images),
-        "labels": jnp.asarray(split.labels),
-        "batch_size": cfg.batch_size,
-        "init_scale": 0.1 if cfg.init_scale is None else cfg.init_scale,
-    }
-    if cfg.kind == "mlp_mix":
-        architectures = tuple((tuple(a.hidden_sizes), a.activation) for a in cfg.architectures)
-        return tasks.MLPMixture(architectures=architectures, **common)
-    return tasks.MLPClassifier(
-        hidden_sizes=tuple(cfg.hidden_sizes), activation=cfg.activation, **common
-    )
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    return path

@@ -104,7 +104,7 @@ def main(argv=None) -> None:
 
     # Each repeat times every stack right after its baseline: a paired ratio, robust to the slow
     # drifts of a shared CPU's load; the fastest repeat of each run gives the ms / step column.
-    best = {label: np.inf for label in runs}
+    best = dict.fromkeys(runs, np.inf)
     paired = {label: [] for label, _, _ in STACKS}
     for _ in range(args.repeats):
         for label, base, _ in STACKS:

@@ -12,8 +12,9 @@ comes from two more compiles of the same meta-step with the unroll's scan fully 
 truncations 1 and 2: FLOPs(T) = F(1) + (T - 1) (F(2) - F(1)), exact for a step whose work is
 linear in T (summed over the devices of a sharded step). With the scan unrolled, XLA merges the
 recomputation of ``remat`` with the forward pass, so the count is the arithmetic of the meta-step
-itself, not what recomputation adds. Memory: the compiled step's own buffers (XLA memory_analysis: arguments + outputs +
-temporaries - donated) and the process's peak RSS (which also holds the compiler's memory).
+itself, not what recomputation adds. Memory: the compiled step's own buffers (XLA
+memory_analysis: arguments + outputs + temporaries - donated) and the process's peak RSS (which
+also holds the compiler's memory).
 A sweep runs every point in a fresh child process (XLA_FLAGS must be set before JAX starts) and
 prints a markdown table.
 """
@@ -67,12 +68,12 @@ def step_flops(cfg, task) -> float:
     """FLOPs of one meta-step at ``cfg.truncation``, from the compiled cost analysis (see above)."""
     import dataclasses
 
-    from l2l.meta import trainer as trainer_lib
+    from l2l import meta
 
     counts = []
     for truncation in (1, 2):
         small = dataclasses.replace(cfg, truncation=truncation, horizon=truncation)
-        tr = trainer_lib.make_trainer(small, task, scan_unroll=True)
+        tr = meta.make_trainer(small, task, scan_unroll=True)
         compiled = tr.step.lower(tr.init()).compile()
         # The analysis is of the program each device runs: one part of the batch each.
         counts.append(_cost(compiled)["flops"] * tr.mesh.size)
@@ -89,12 +90,12 @@ def measure(config: str, overrides: list[str], steps: int, rounds: int, count_fl
     import jax
 
     from l2l import config as config_lib
-    from l2l.config import build_task
-    from l2l.meta import trainer as trainer_lib
+    from l2l import meta
+    from l2l.experiments import meta_train
 
-    cfg = config_lib.load(trainer_lib.MetaTrainConfig, config, overrides)
-    task = build_task(cfg.task)
-    trainer = trainer_lib.make_trainer(cfg, task)
+    cfg = config_lib.load(meta_train.Config, config, overrides)
+    task = cfg.task.build()
+    trainer = meta.make_trainer(cfg, task)
     state = trainer.init()
 
     start = time.perf_counter()

@@ -1,6 +1,9 @@
 import json
 
+import pytest
+
 from l2l import cli
+from l2l.experiments import EXPERIMENTS, experiment
 
 
 def test_evaluate_command_writes_json_png_and_config(tmp_path, capsys):
@@ -18,7 +21,7 @@ def test_evaluate_command_writes_json_png_and_config(tmp_path, capsys):
     )
     assert code == 0
     printed = capsys.readouterr().out
-    assert "| sgd |" in printed and str(out / "results.json") in printed
+    assert "| sgd |" in printed and f"wrote into {out}: results.json" in printed
     data = json.loads((out / "results.json").read_text())
     assert data["config"]["steps"] == 8 and len(data["results"][0]["curve_mean"]) == 9
     assert (out / "loss_curves.png").stat().st_size > 0 and (out / "config.yaml").exists()
@@ -30,5 +33,46 @@ def test_config_errors_are_reported_without_a_traceback(tmp_path, capsys):
     assert cli.main(["evaluate", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "config error" in err and str(bad) in err and "'steps'" in err and ">= 1" in err
+    assert len(err.strip().splitlines()) == 1
     assert cli.main(["meta-train", "truncation=30"]) == 2
     assert "multiple of truncation" in capsys.readouterr().err
+    assert cli.main(["study", "surfaces", "surfaces=[nowhere]"]) == 2
+    assert "Unknown surface 'nowhere'" in capsys.readouterr().err
+
+
+def test_library_errors_are_one_line_and_exit_2(tmp_path, capsys):
+    """An unknown zoo name, a corrupt optimizer file and a data set failing its checksum."""
+    assert cli.main(["evaluate", "learned=[quadratic-lsmt]"]) == 2
+    err = capsys.readouterr().err
+    assert "no trained optimizer named 'quadratic-lsmt'" in err and "Did you mean" in err
+    assert len(err.strip().splitlines()) == 1
+
+    corrupt = tmp_path / "corrupt.l2l"
+    corrupt.write_bytes(b"\x00garbage")
+    args = ["evaluate", "task.dim=2", "steps=3", "num_tuning=2", "num_test=2"]
+    args += ["baselines=[{name: sgd, num_lrs: 1}]", f"output_dir={tmp_path}"]
+    assert cli.main([*args, f"learned=[{corrupt}]"]) == 2
+    err = capsys.readouterr().err
+    assert "l2l evaluate: error:" in err and "corrupt.l2l" in err and "Traceback" not in err
+
+    data = tmp_path / "mnist"
+    data.mkdir()
+    (data / "t10k-images-idx3-ubyte.gz").write_bytes(b"not mnist")
+    (data / "t10k-labels-idx1-ubyte.gz").write_bytes(b"not mnist")
+    task = f"task={{kind: mlp, data_dir: {data}}}"
+    assert cli.main([*args, task]) == 2
+    err = capsys.readouterr().err
+    assert "failed its checksum" in err and "Traceback" not in err
+
+
+def test_every_experiment_has_the_face_the_command_reads():
+    for words, name in EXPERIMENTS.items():
+        module = experiment(name)
+        for attribute in ("DESCRIPTION", "Config", "run", "write", "summary"):
+            assert hasattr(module, attribute), f"l2l {' '.join(words)}: no {attribute}"
+        assert words[0] in cli.build_parser().format_help()
+
+
+def test_unknown_subcommands_are_refused():
+    with pytest.raises(SystemExit):
+        cli.main(["study", "races"])

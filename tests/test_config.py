@@ -1,11 +1,14 @@
 import dataclasses
-from typing import Literal
+import warnings
+from typing import ClassVar, Literal
 
 import pytest
 
 from l2l import config as config_lib
-from l2l.config import ConfigError, TaskConfig, field
-from l2l.evaluate import BaselineConfig, EvaluateConfig
+from l2l.config import ConfigError, field
+from l2l.evaluate import BaselineConfig
+from l2l.experiments.evaluate import Config as EvaluateConfig
+from l2l.tasks import QuadraticConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,9 +119,16 @@ def test_experiment_configs_validate_their_meaning(tmp_path):
             write(tmp_path, "baselines: [{name: momentum, hyperparams: {gama: 0.9}}]\n"),
         )
     with pytest.raises(ConfigError, match="key 'task': hidden_sizes must be positive"):
-        config_lib.load(EvaluateConfig, write(tmp_path, "task: {hidden_sizes: [20, 0]}\n"))
-    with pytest.raises(ConfigError, match="task.kind.*'quadratic', 'mlp'"):
+        config_lib.load(
+            EvaluateConfig, write(tmp_path, "task: {kind: mlp, hidden_sizes: [20, 0]}\n")
+        )
+    with pytest.raises(ConfigError, match="task.kind.*unknown task kind 'cnn'.*Known: mlp, "):
         config_lib.load(EvaluateConfig, write(tmp_path, "task: {kind: cnn}\n"))
+    with pytest.raises(ConfigError, match="task.kind.*'quadratc'. Did you mean 'quadratic'"):
+        config_lib.load(EvaluateConfig, write(tmp_path, "task: {kind: quadratc}\n"))
+    # Each kind reads only its own keys: a quadratic has no hidden layers.
+    with pytest.raises(ConfigError, match="unknown key 'task.hidden_sizes'"):
+        config_lib.load(EvaluateConfig, write(tmp_path, "task: {hidden_sizes: [20]}\n"))
 
 
 def test_shipped_evaluate_config_is_the_embedded_default():
@@ -127,7 +137,7 @@ def test_shipped_evaluate_config_is_the_embedded_default():
     root = Path(__file__).resolve().parents[1]
     shipped = config_lib.load(EvaluateConfig, root / "configs" / "quadratic_baselines.yaml")
     assert shipped == EvaluateConfig()
-    assert shipped.task == TaskConfig(kind="quadratic", dim=10)
+    assert shipped.task == QuadraticConfig(dim=10)
     assert [b.name for b in shipped.baselines] == ["sgd", "momentum", "nesterov", "rmsprop", "adam"]
     assert isinstance(shipped.baselines[0], BaselineConfig)
 
@@ -135,12 +145,11 @@ def test_shipped_evaluate_config_is_the_embedded_default():
 def test_every_shipped_config_loads_with_the_command_that_reads_it():
     from pathlib import Path
 
-    from l2l import studies, zero_machine
-    from l2l.hyper import experiment
-    from l2l.meta.trainer import MetaTrainConfig
+    from l2l.experiments import hyper_mnist, meta_train, responses, surfaces, zero_machine
 
+    MetaTrainConfig = meta_train.Config
     readers = {
-        "hyper_mnist": experiment.HyperMnistConfig,
+        "hyper_mnist": hyper_mnist.Config,
         "mnist_generalization": EvaluateConfig,
         "mnist_lstm": MetaTrainConfig,
         "mnist_mix_lstm": MetaTrainConfig,
@@ -148,14 +157,16 @@ def test_every_shipped_config_loads_with_the_command_that_reads_it():
         "quadratic_baselines": EvaluateConfig,
         "quadratic_lstm": MetaTrainConfig,
         "quadratic_lstm_eval": EvaluateConfig,
-        "study_responses": studies.ResponseStudyConfig,
-        "study_surfaces": studies.SurfaceStudyConfig,
+        "study_responses": responses.Config,
+        "study_surfaces": surfaces.Config,
         "zero_machine": MetaTrainConfig,
-        "zero_machine_eval": zero_machine.ZeroMachineConfig,
+        "zero_machine_eval": zero_machine.Config,
     }
     shipped = sorted(Path(__file__).resolve().parents[1].joinpath("configs").glob("*.yaml"))
     assert {p.stem for p in shipped} == set(readers), "a config without a reader listed here"
-    loaded = {path.stem: config_lib.load(readers[path.stem], path) for path in shipped}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)  # shipped configs use current names
+        loaded = {path.stem: config_lib.load(readers[path.stem], path) for path in shipped}
     mix = loaded["mnist_mix_lstm"]
     assert [(a.hidden_sizes, a.activation) for a in mix.task.architectures] == [
         ((20,), "sigmoid"),
@@ -168,7 +179,7 @@ def test_every_shipped_config_loads_with_the_command_that_reads_it():
 def test_mlp_mix_task_config_names_its_architectures(tmp_path):
     with pytest.raises(ConfigError, match="key 'task'.*kind mlp_mix needs at least one"):
         config_lib.load(EvaluateConfig, write(tmp_path, "task: {kind: mlp_mix}\n"))
-    with pytest.raises(ConfigError, match="only kind mlp_mix reads them"):
+    with pytest.raises(ConfigError, match="unknown key 'task.architectures'"):
         config_lib.load(
             EvaluateConfig,
             write(tmp_path, "task: {kind: mlp, architectures: [{hidden_sizes: [5]}]}\n"),
@@ -180,3 +191,37 @@ def test_mlp_mix_task_config_names_its_architectures(tmp_path):
             EvaluateConfig,
             write(tmp_path, "task: {kind: mlp_mix, architectures: [{hidden_sizes: [0]}]}\n"),
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class Renamed:
+    __renamed__: ClassVar[dict[str, str]] = {"lr": "learning_rate"}
+
+    learning_rate: float = field(0.1, gt=0)
+
+
+def test_a_renamed_key_still_reads_with_a_deprecation_warning(tmp_path):
+    with pytest.warns(DeprecationWarning, match="key 'lr' is deprecated; use 'learning_rate'"):
+        assert config_lib.load(Renamed, write(tmp_path, "lr: 0.5\n")).learning_rate == 0.5
+    with pytest.raises(ConfigError, match="'lr' and its new spelling 'learning_rate'"):
+        config_lib.load(Renamed, write(tmp_path, "lr: 0.5\nlearning_rate: 0.2\n"))
+
+
+def test_a_section_of_another_kind_replaces_the_default_section_under_overrides(tmp_path):
+    # Overrides fill unset keys from the defaults; a task of another kind must not inherit the
+    # default quadratic's keys (dim, distribution), which an MLP does not have.
+    path = write(tmp_path, "task: {kind: mlp, hidden_sizes: [7]}\n")
+    cfg = config_lib.load(EvaluateConfig, path, ["task.batch_size=16", "steps=5"])
+    assert cfg.task.kind == "mlp" and cfg.task.hidden_sizes == (7,) and cfg.task.batch_size == 16
+    cfg = config_lib.load(EvaluateConfig, overrides=["task.dim=3"])
+    assert cfg.task == QuadraticConfig(dim=3)
+
+
+def test_field_defaults_are_not_shared_between_instances():
+    @dataclasses.dataclass
+    class Holder:
+        items: dict[str, float] = field({})
+
+    a, b = Holder(), Holder()
+    a.items["x"] = 1.0
+    assert b.items == {}

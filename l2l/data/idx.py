@@ -22,6 +22,8 @@ import zlib
 
 import numpy as np
 
+from l2l._errors import L2LError
+
 __all__ = ["IDX_DTYPES", "IdxError", "read_idx"]
 
 # dtype code -> big-endian numpy dtype of one item.
@@ -37,7 +39,7 @@ IDX_DTYPES: dict[int, np.dtype] = {
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-class IdxError(ValueError):
+class IdxError(L2LError, ValueError):
     """A file is not a well-formed IDX file (or its gzip stream is damaged)."""
 
 

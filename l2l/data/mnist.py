@@ -26,7 +26,6 @@ import functools
 import hashlib
 import http.client
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Literal, NamedTuple
@@ -34,6 +33,8 @@ from urllib.request import urlopen
 
 import numpy as np
 
+from l2l import _atomic
+from l2l._errors import L2LError
 from l2l.data.idx import IdxError, read_idx
 
 __all__ = [
@@ -80,7 +81,7 @@ FULL_VALIDATION_SIZE = 5_000
 TEST_SPLIT_ONLY_SIZES = (8_000, 1_000, 1_000)
 
 
-class MnistError(ValueError):
+class MnistError(L2LError, ValueError):
     """MNIST files are missing, corrupt, inconsistent, or could not be downloaded."""
 
 
@@ -219,7 +220,7 @@ def _download(directory: Path, names: list[str]) -> dict[str, list[str]]:
                 reasons.append(f"{url}: md5 {actual}, expected {CHECKSUMS[name]}")
                 continue
             try:
-                _write_atomically(directory / name, payload)
+                _atomic.write_bytes(directory / name, payload)
             except OSError as e:
                 reasons.append(f"cannot write {directory / name}: {e}")
                 break  # every mirror would fail the same way
@@ -228,23 +229,6 @@ def _download(directory: Path, names: list[str]) -> dict[str, list[str]]:
         if reasons:
             failures[name] = reasons
     return failures
-
-
-def _write_atomically(path: Path, payload: bytes) -> None:
-    """Write to a temporary file beside ``path``, then rename: ``path`` is never half-written."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 # --- reading, checking and carving ----------------------------------------------------------------

@@ -4,10 +4,13 @@
     opt = hyper.stack(hyper.adam(1e-3), hyper.sgd(1e-5))   # the paper's "Adam / SGD(1e-5)"
     state = opt.init(params)
     updates, state = opt.update(grads, state)
-    hyper.hyperparams(state)[0]['lr']                       # Adam's current step size
+    hyper.hyperparams(state)[0]['learning_rate']            # Adam's current step size
 
-A stack is an ``optax.GradientTransformationExtraArgs``; ``l2l.hyper.experiment`` holds the MNIST
-experiments of Chandra et al. (2022) behind ``l2l hyper``.
+Hyperparameters carry optax's names (``learning_rate``, ``momentum``, ``decay``, ``rho``, ``b1``,
+``b2``, ``eps``, ``eps_root``) in the levels' arguments, in ``learn=('learning_rate', ...)`` and in
+``hyperparams(state)``; the old ``lr`` and ``gamma`` still work for one release, with a
+``DeprecationWarning``. A stack is an ``optax.GradientTransformationExtraArgs``;
+``l2l.experiments.hyper_mnist`` holds the MNIST experiments of Chandra et al. (2022), ``l2l hyper``.
 """
 
 from l2l.hyper.levels import DEFAULT_LEARNED, RULES, Level, adagrad, adam, level, rmsprop, sgd

@@ -11,38 +11,60 @@ own state; the factories accept JAX scalars (traced ones too) as hyperparameters
 builds the rule afresh from the current hyperparameters at every step and differentiates it with
 respect to them. No update rule is written twice: the hypergradient of every rule comes from
 automatic differentiation of the same code that makes the step.
+
+Hyperparameters carry optax's names, as in ``l2l.optimizers``: ``learning_rate``, ``momentum``,
+``decay`` (RMSProp), ``rho`` (Adadelta), ``b1``, ``b2``, ``eps``, ``eps_root``, in the initial
+values, in ``learn`` and in ``reparam`` alike. The old names (``lr``, ``gamma``) still work there
+for one release, with a ``DeprecationWarning``. A hyperparameter that is not learned may be an
+optax schedule where the rule accepts one (``learning_rate``); a learned one is a number, since the
+level above moves it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import inspect
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import jax
 import optax
 
 from l2l import optimizers
 from l2l.hyper import reparam as reparam_lib
+from l2l.optimizers._hyperparams import (
+    accepts_old_names,
+    is_schedule,
+    old_names,
+    rename_deprecated,
+    rename_deprecated_names,
+)
 
 # The rules a level can use: those of the registry whose update needs nothing but the gradient.
 RULES = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam", "adamax")
 
 # What a level learns when ``learn`` is not given (and it is not the top of a stack).
 DEFAULT_LEARNED: dict[str, tuple[str, ...]] = {
-    "sgd": ("lr",),
-    "momentum": ("lr",),  # Learning the momentum too: learn=('lr', 'gamma').
-    "nesterov": ("lr",),
-    "adagrad": ("lr",),
-    "rmsprop": ("lr", "gamma"),
-    "adadelta": ("lr", "gamma"),
-    "adam": ("lr", "b1", "b2"),
-    "adamax": ("lr", "b1", "b2"),
+    "sgd": ("learning_rate",),
+    "momentum": (
+        "learning_rate",
+    ),  # Learning the momentum too: learn=('learning_rate', 'momentum').
+    "nesterov": ("learning_rate",),
+    "adagrad": ("learning_rate",),
+    "rmsprop": ("learning_rate", "decay"),
+    "adadelta": ("learning_rate", "rho"),
+    "adam": ("learning_rate", "b1", "b2"),
+    "adamax": ("learning_rate", "b1", "b2"),
 }
 
 
 # Where a level's default differs from the factory's (see ``adam``: a finite hypergradient of b2).
 LEVEL_DEFAULTS: dict[str, dict[str, Any]] = {"adam": {"eps_root": 1e-16}}
+
+
+def _old_names(optimizer: str) -> Mapping[str, str]:
+    """The deprecated hyperparameter names of a rule (old -> new); none for an unknown rule."""
+    return old_names(optimizers.OPTIMIZERS.get(optimizer))
 
 
 def _factory_defaults(name: str) -> dict[str, Any]:
@@ -57,9 +79,10 @@ class Level:
 
     Attributes:
       optimizer: a name in ``RULES`` (a factory of ``l2l.optimizers``).
-      hyperparams: the initial value of every hyperparameter of the factory (the factory's
-        defaults filled in, except ``LEVEL_DEFAULTS``); Python numbers or JAX scalars (traced
-        ones too, e.g. a swept step size).
+      hyperparams: the initial value of every hyperparameter of the factory, by optax's name (the
+        factory's defaults filled in, except ``LEVEL_DEFAULTS``); Python numbers or JAX scalars
+        (traced ones too, e.g. a swept step size), or a schedule for a ``learning_rate`` that is
+        not learned.
       learn: the names of the learned hyperparameters, or ``None`` for ``DEFAULT_LEARNED`` (and for
         nothing at the top of a stack).
       reparam: the parameterization of the learned hyperparameters: one name for all of them
@@ -78,6 +101,14 @@ class Level:
                 f"A hyperoptimizer level cannot use optimizer {self.optimizer!r}: expected one of "
                 f"{', '.join(RULES)} (update rules that read only the gradient and their state)."
             )
+        # Old names, when a Level is built directly (l2l.hyper.sgd, level, ... rename them first).
+        renames, who = _old_names(self.optimizer), f"l2l.hyper.Level({self.optimizer!r})"
+        object.__setattr__(
+            self, "hyperparams", rename_deprecated(self.hyperparams, renames, who=who)
+        )
+        learn, reparam = _renamed_learn_and_reparam(self.learn, self.reparam, renames, who)
+        object.__setattr__(self, "learn", learn)
+        object.__setattr__(self, "reparam", reparam)
         accepted = _factory_defaults(self.optimizer)
         unknown = [key for key in self.hyperparams if key not in accepted]
         if unknown:
@@ -118,12 +149,25 @@ class Level:
         return self.learn
 
     def check_learnable(self, names: tuple[str, ...]) -> None:
-        """Raises a ``ValueError`` if an initial value is outside its parameterization's domain."""
+        """Raises a ``ValueError`` if an initial value is a schedule or outside its
+        parameterization's domain."""
         for name in names:
-            reparam_lib.check_initial(self.parameterization(name), name, self.hyperparams[name])
+            value = self.hyperparams[name]
+            if is_schedule(value):
+                raise ValueError(
+                    f"This {self.optimizer} level learns `{name}`, so `{name}` must be a number "
+                    f"or a JAX scalar (its initial value), not a schedule ({value!r}): the level "
+                    f"above moves a learned hyperparameter by gradient descent. Give `{name}` a "
+                    f"number, leave it out of `learn`, or put this level at the top of the stack "
+                    f"(whose hyperparameters are fixed)."
+                )
+            reparam_lib.check_initial(self.parameterization(name), name, value)
 
     def parameterization(self, name: str) -> reparam_lib.Reparameterization:
         """How the learned hyperparameter ``name`` is stored."""
+        (name,) = rename_deprecated_names(
+            (name,), _old_names(self.optimizer), who=f"l2l.hyper.Level({self.optimizer!r})"
+        )
         choice = self.reparam if isinstance(self.reparam, str) else self.reparam.get(name, "auto")
         return reparam_lib.get(choice, name)
 
@@ -132,18 +176,41 @@ class Level:
         return optimizers.make(self.optimizer, **values)
 
 
+def _renamed_learn_and_reparam(
+    learn: Sequence[str] | Mapping[str, str] | None,
+    reparam: str | Mapping[str, str],
+    renames: Mapping[str, str],
+    who: str,
+) -> tuple[Any, str | Mapping[str, str]]:
+    """``learn`` and ``reparam`` with the old hyperparameter names replaced by the new ones."""
+    if isinstance(learn, Mapping):
+        learn = rename_deprecated(learn, renames, who=who)
+    elif learn is not None and not isinstance(learn, str):  # A string is refused by Level.
+        learn = rename_deprecated_names(tuple(learn), renames, who=who)
+    if not isinstance(reparam, str):
+        reparam = rename_deprecated(reparam, renames, who=who)
+    return learn, reparam
+
+
 def _learn_and_reparam(
-    learn: Sequence[str] | Mapping[str, str] | None, reparam: str | Mapping[str, str]
+    learn: Sequence[str] | Mapping[str, str] | None,
+    reparam: str | Mapping[str, str],
+    optimizer: str,
+    who: str,
 ) -> tuple[tuple[str, ...] | None, str | Mapping[str, str]]:
-    """``learn`` may be a mapping name -> parameterization, which then overrides ``reparam``."""
+    """``learn`` may be a mapping name -> parameterization, which then overrides ``reparam``.
+
+    Old names (``lr``, ``gamma``) in either are replaced by optax's, with a warning.
+    """
+    learn, reparam = _renamed_learn_and_reparam(learn, reparam, _old_names(optimizer), who)
     if isinstance(learn, Mapping):
         base = reparam if isinstance(reparam, str) else "auto"
         overrides = {} if isinstance(reparam, str) else dict(reparam)
-        merged = {name: base for name in learn}
+        merged = dict.fromkeys(learn, base)
         merged.update({k: v for k, v in overrides.items() if k in learn})
         merged.update(learn)
         return tuple(learn), merged
-    return (None if learn is None else tuple(learn)), reparam
+    return (learn if learn is None or isinstance(learn, str) else tuple(learn)), reparam
 
 
 def level(
@@ -153,50 +220,59 @@ def level(
     reparam: str | Mapping[str, str] = "auto",
     **hyperparams: Any,
 ) -> Level:
-    """A level using any rule of ``RULES`` by name, e.g. ``level('adamax', lr=2e-3)``.
+    """A level using any rule of ``RULES`` by name, e.g. ``level('adamax', learning_rate=2e-3)``.
 
     Args:
       optimizer: the rule's name in ``l2l.optimizers.OPTIMIZERS`` (one of ``RULES``).
-      learn: the hyperparameters to learn, as names (``('lr', 'b1')``) or as a mapping from name
-        to parameterization (``{'lr': 'raw'}``); ``None`` for the rule's ``DEFAULT_LEARNED``.
+      learn: the hyperparameters to learn, as names (``('learning_rate', 'b1')``) or as a mapping
+        from name to parameterization (``{'learning_rate': 'raw'}``); ``None`` for the rule's
+        ``DEFAULT_LEARNED``.
       reparam: the parameterization of every learned hyperparameter (``'auto'``, ``'raw'``,
         ``'log'``, ``'sqrt'``, ``'sigmoid'``), or a mapping from name to parameterization.
-      **hyperparams: initial values (the factory's defaults for those left out).
+      **hyperparams: initial values by optax's names (the factory's defaults for those left out);
+        the old names (``lr``, ``gamma``) are accepted for one release, with a warning.
     """
-    learn, reparam = _learn_and_reparam(learn, reparam)
+    who = f"l2l.hyper.level({optimizer!r})"
+    hyperparams = rename_deprecated(hyperparams, _old_names(optimizer), who=who)
+    learn, reparam = _learn_and_reparam(learn, reparam, optimizer, who)
     return Level(optimizer, hyperparams, learn, reparam)
 
 
+@accepts_old_names("l2l.hyper", lr="learning_rate", gamma="momentum")
 def sgd(
-    lr: Any = 0.01,
-    gamma: Any = 0.0,
+    learning_rate: Any = 0.01,
+    momentum: Any = 0.0,
     *,
     learn: Sequence[str] | Mapping[str, str] | None = None,
     reparam: str | Mapping[str, str] = "auto",
 ) -> Level:
-    r"""SGD, with momentum when ``gamma`` is nonzero or learned.
+    r"""SGD, with momentum when ``momentum`` is nonzero or learned.
 
     .. math::
       v_t = \gamma v_{t-1} + \alpha g_t, \qquad \Delta\theta_t = -v_t
 
-    With :math:`\gamma = 0` (not learned) this is ``l2l.optimizers.sgd(lr)``; otherwise
-    ``l2l.optimizers.momentum(lr, gamma)``. Learned by default: ``('lr',)``; learning the momentum
-    too is ``learn=('lr', 'gamma')`` (with the default ``sigmoid`` parameterization the initial
-    ``gamma`` must lie in (0, 1)). The hypergradient of :math:`\alpha` for plain SGD is Baydin's
-    :math:`-g_t \cdot g_{t-1}`.
+    with ``learning_rate`` (:math:`\alpha`) and ``momentum`` (:math:`\gamma`). With
+    :math:`\gamma = 0` (not learned) this is ``l2l.optimizers.sgd(learning_rate)``; otherwise
+    ``l2l.optimizers.momentum(learning_rate, momentum)``. Learned by default:
+    ``('learning_rate',)``; learning the momentum too is ``learn=('learning_rate', 'momentum')``
+    (with the default ``sigmoid`` parameterization the initial ``momentum`` must lie in (0, 1)).
+    The hypergradient of :math:`\alpha` for plain SGD is Baydin's :math:`-g_t \cdot g_{t-1}`.
 
     References:
       Baydin et al., *Online Learning Rate Adaptation with Hypergradient Descent*, ICLR 2018.
     """
-    learn, reparam = _learn_and_reparam(learn, reparam)
-    needs_momentum = (learn is not None and "gamma" in learn) or isinstance(gamma, jax.Array)
-    if needs_momentum or gamma != 0:
-        return Level("momentum", {"lr": lr, "gamma": gamma}, learn, reparam)
-    return Level("sgd", {"lr": lr}, learn, reparam)
+    learn, reparam = _learn_and_reparam(learn, reparam, "momentum", "l2l.hyper.sgd")
+    needs_momentum = (learn is not None and "momentum" in learn) or isinstance(momentum, jax.Array)
+    if needs_momentum or momentum != 0:
+        return Level(
+            "momentum", {"learning_rate": learning_rate, "momentum": momentum}, learn, reparam
+        )
+    return Level("sgd", {"learning_rate": learning_rate}, learn, reparam)
 
 
+@accepts_old_names("l2l.hyper", lr="learning_rate")
 def adam(
-    lr: Any = 0.001,
+    learning_rate: Any = 0.001,
     b1: Any = 0.9,
     b2: Any = 0.999,
     eps: Any = 1e-8,
@@ -205,7 +281,7 @@ def adam(
     learn: Sequence[str] | Mapping[str, str] | None = None,
     reparam: str | Mapping[str, str] = "auto",
 ) -> Level:
-    r"""Adam (``l2l.optimizers.adam``); learned by default: ``('lr', 'b1', 'b2')``.
+    r"""Adam (``l2l.optimizers.adam``); learned by default: ``('learning_rate', 'b1', 'b2')``.
 
     ``eps_root`` defaults to 1e-16, not 0: a coordinate whose gradient is always 0 (a border pixel
     of MNIST) has :math:`\hat v_t = 0`, where :math:`\sqrt{\cdot}` has an infinite slope and the
@@ -215,39 +291,48 @@ def adam(
     References:
       Kingma & Ba, *Adam: A Method for Stochastic Optimization*, ICLR 2015.
     """
-    learn, reparam = _learn_and_reparam(learn, reparam)
-    hyperparams = {"lr": lr, "b1": b1, "b2": b2, "eps": eps, "eps_root": eps_root}
+    learn, reparam = _learn_and_reparam(learn, reparam, "adam", "l2l.hyper.adam")
+    hyperparams = {
+        "learning_rate": learning_rate,
+        "b1": b1,
+        "b2": b2,
+        "eps": eps,
+        "eps_root": eps_root,
+    }
     return Level("adam", hyperparams, learn, reparam)
 
 
+@accepts_old_names("l2l.hyper", lr="learning_rate")
 def adagrad(
-    lr: Any = 0.01,
+    learning_rate: Any = 0.01,
     eps: Any = 1e-8,
     *,
     learn: Sequence[str] | Mapping[str, str] | None = None,
     reparam: str | Mapping[str, str] = "auto",
 ) -> Level:
-    """AdaGrad (``l2l.optimizers.adagrad``); learned by default: ``('lr',)``.
+    """AdaGrad (``l2l.optimizers.adagrad``); learned by default: ``('learning_rate',)``.
 
     References:
       Duchi, Hazan & Singer, *Adaptive Subgradient Methods*, JMLR 2011.
     """
-    learn, reparam = _learn_and_reparam(learn, reparam)
-    return Level("adagrad", {"lr": lr, "eps": eps}, learn, reparam)
+    learn, reparam = _learn_and_reparam(learn, reparam, "adagrad", "l2l.hyper.adagrad")
+    return Level("adagrad", {"learning_rate": learning_rate, "eps": eps}, learn, reparam)
 
 
+@accepts_old_names("l2l.hyper", lr="learning_rate", gamma="decay")
 def rmsprop(
-    lr: Any = 0.001,
-    gamma: Any = 0.9,
+    learning_rate: Any = 0.001,
+    decay: Any = 0.9,
     eps: Any = 1e-8,
     *,
     learn: Sequence[str] | Mapping[str, str] | None = None,
     reparam: str | Mapping[str, str] = "auto",
 ) -> Level:
-    """RMSProp (``l2l.optimizers.rmsprop``); learned by default: ``('lr', 'gamma')``.
+    """RMSProp (``l2l.optimizers.rmsprop``); learned by default: ``('learning_rate', 'decay')``.
 
     References:
       Tieleman & Hinton, *Lecture 6.5 - RMSProp*, 2012.
     """
-    learn, reparam = _learn_and_reparam(learn, reparam)
-    return Level("rmsprop", {"lr": lr, "gamma": gamma, "eps": eps}, learn, reparam)
+    learn, reparam = _learn_and_reparam(learn, reparam, "rmsprop", "l2l.hyper.rmsprop")
+    hyperparams = {"learning_rate": learning_rate, "decay": decay, "eps": eps}
+    return Level("rmsprop", hyperparams, learn, reparam)

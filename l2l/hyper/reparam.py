@@ -11,7 +11,7 @@ name          :math:`h = T(\phi)`                  range of :math:`h`        for
 ``raw``       :math:`\phi`                         anything (no guarantee)   the paper's setup
 ``log``       :math:`e^{\phi}`                     :math:`h > 0`             step sizes, eps
 ``sqrt``      :math:`\phi^2` (:math:`\phi > 0`)    :math:`h > 0`             step sizes
-``sigmoid``   :math:`1 / (1 + e^{-\phi})`          :math:`0 < h < 1`         decays (betas, gamma)
+``sigmoid``   :math:`1 / (1 + e^{-\phi})`          :math:`0 < h < 1`         decays, momentum
 ============  ===================================  ========================  ====================
 
 ``raw`` is the parameterization of Chandra et al. (2022) and Baydin et al. (2018): the hypergradient
@@ -31,7 +31,8 @@ References:
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -74,13 +75,18 @@ REPARAMETERIZATIONS: dict[str, Reparameterization] = {
 
 # The parameterization a hyperparameter gets unless one is named ('auto'), by its factory name.
 DEFAULT_REPARAMETERIZATION: dict[str, str] = {
-    "lr": "log",
+    "learning_rate": "log",
     "eps": "log",
     "eps_root": "log",
     "initial_delta": "log",
-    "gamma": "sigmoid",
+    "momentum": "sigmoid",
+    "decay": "sigmoid",
+    "rho": "sigmoid",
     "b1": "sigmoid",
     "b2": "sigmoid",
+    # The names used before optax's (deprecated; l2l.hyper's levels rename them before asking).
+    "lr": "log",
+    "gamma": "sigmoid",
 }
 
 

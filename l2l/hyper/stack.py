@@ -49,12 +49,14 @@ import optax
 
 from l2l.hyper import reparam as reparam_lib
 from l2l.hyper.levels import Level
+from l2l.optimizers._hyperparams import is_schedule
 
 
 class LevelState(NamedTuple):
     """State of one level of a stack."""
 
-    hyperparams: dict[str, jax.Array]  # h: every hyperparameter of the rule, now (float scalars).
+    hyperparams: dict[str, jax.Array]  # h: every hyperparameter of the rule, now (float scalars;
+    #   a fixed schedule as its value at the last update), by optax's names.
     raw: dict[str, jax.Array]  # phi: the learned ones as the level above steps them, h = T(phi).
     hypergradient: dict[
         str, jax.Array
@@ -168,8 +170,12 @@ def stack(*levels: Level) -> optax.GradientTransformationExtraArgs:
             values[name] = lvl.parameterization(name).forward(raw[name])
         return values
 
-    def readable(values: dict[str, Any]) -> dict[str, jax.Array]:
-        return {k: jnp.asarray(v, _float_dtype()) for k, v in values.items()}
+    def readable(values: dict[str, Any], count: jax.Array) -> dict[str, jax.Array]:
+        """The values as float scalars; a (fixed) schedule as its value at the level's step."""
+        return {
+            k: jnp.asarray(v(count) if is_schedule(v) else v, _float_dtype())
+            for k, v in values.items()
+        }
 
     def init_fn(params):
         states = []
@@ -188,7 +194,7 @@ def stack(*levels: Level) -> optax.GradientTransformationExtraArgs:
                 raw_vector = _pack(raw, learned[i])
             states.append(
                 LevelState(
-                    hyperparams=readable(values),
+                    hyperparams=readable(values, jnp.zeros([], jnp.int32)),
                     raw=raw,
                     hypergradient=jax.tree.map(jnp.zeros_like, raw),
                     rule_state=rule_state,
@@ -244,7 +250,7 @@ def stack(*levels: Level) -> optax.GradientTransformationExtraArgs:
         values = rule_values(i, raw)
         step, rule_state = levels[i].rule(values).update(grads, state.rule_state, params)
         new_state = LevelState(
-            hyperparams=readable(values),
+            hyperparams=readable(values, state.count),
             raw=raw,
             hypergradient=hypergrad,
             rule_state=rule_state,
@@ -288,7 +294,10 @@ def find_state(opt_state: Any) -> HyperState:
 
 
 def hyperparams(opt_state: Any) -> tuple[dict[str, jax.Array], ...]:
-    """The current hyperparameters of every level, bottom first (``{'lr': ..., 'b1': ...}``)."""
+    """The current hyperparameters of every level, bottom first, by optax's names
+    (``{'learning_rate': ..., 'b1': ...}``): those of the last update (of the first, before any).
+
+    A fixed schedule reads as its value at that update."""
     return tuple(level.hyperparams for level in find_state(opt_state).levels)
 
 

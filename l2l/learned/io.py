@@ -1,13 +1,14 @@
 """Trained optimizers on disk: one self-describing file (format, version, config, weights, info).
 
-The file is msgpack (flax.serialization): ``{"format": "l2l-learned-optimizer", "version": 1,
-"config": {...}, "meta_params": {...}, "info": {...}}``. Loading needs nothing but the file.
+The file is msgpack (flax.serialization): ``{"format": "l2l-learned-optimizer", "version": 2,
+"config": {"kind": ..., ...}, "meta_params": {...}, "info": {...}}``; the config's ``kind`` names
+the registered architecture (:mod:`l2l.learned.architectures`), so loading needs nothing but the
+file. Version 1 files (before the architecture registry; their config has no ``kind``) are read
+as ``kind: lstm``, the only architecture there was.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -16,32 +17,34 @@ import numpy as np
 import optax
 from flax import serialization
 
+from l2l import _atomic
+from l2l._errors import L2LError
 from l2l.config import ConfigError, from_dict, to_dict
-from l2l.learned.optimizer import LSTMOptimizerConfig, init_meta_params, lstm_optimizer
+from l2l.learned.architectures import LearnedOptimizerConfig
 
 FORMAT = "l2l-learned-optimizer"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 SUFFIX = ".l2l"
 
 
-class LearnedOptimizerFileError(ValueError):
+class LearnedOptimizerFileError(L2LError, ValueError):
     """A file that is not a (complete, compatible) saved learned optimizer."""
 
 
 class TrainedOptimizer(NamedTuple):
     meta_params: Any
-    config: LSTMOptimizerConfig
+    config: LearnedOptimizerConfig
     info: dict  # free-form: what it was trained on, how well it did, the training config
 
     def transform(self) -> optax.GradientTransformationExtraArgs:
-        return lstm_optimizer(self.meta_params, self.config)
+        return self.config.optimizer(self.meta_params)
 
 
 def save(
-    path: str | Path, meta_params, config: LSTMOptimizerConfig, info: dict | None = None
+    path: str | Path, meta_params, config: LearnedOptimizerConfig, info: dict | None = None
 ) -> Path:
     """Write a trained optimizer atomically (a crash mid-write leaves any old file intact)."""
-    path = Path(path)
     payload = {
         "format": FORMAT,
         "version": VERSION,
@@ -49,36 +52,17 @@ def save(
         "meta_params": serialization.to_state_dict(jax.tree.map(np.asarray, meta_params)),
         "info": info or {},
     }
-    data = serialization.msgpack_serialize(payload)
-    atomic_write_bytes(path, data)
-    return path
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    return _atomic.write_bytes(path, serialization.msgpack_serialize(payload))
 
 
 def read(path: str | Path) -> TrainedOptimizer:
     """Read a saved optimizer: its weights, config and info; a clear error for a bad file."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such learned-optimizer file")
-    raw = path.read_bytes()
+        raise LearnedOptimizerFileError(f"{path}: no such learned-optimizer file")
     try:
-        payload = serialization.msgpack_restore(raw)
-    except Exception as err:  # msgpack raises several types for truncated/garbage data
+        payload = serialization.msgpack_restore(path.read_bytes())
+    except Exception as err:
         raise LearnedOptimizerFileError(
             f"{path}: not a readable l2l learned-optimizer file (truncated or corrupt: {err})"
         ) from None
@@ -86,17 +70,18 @@ def read(path: str | Path) -> TrainedOptimizer:
         raise LearnedOptimizerFileError(
             f"{path}: not an l2l learned-optimizer file (format tag missing)"
         )
-    if payload.get("version") != VERSION:
+    if payload.get("version") not in READABLE_VERSIONS:
         raise LearnedOptimizerFileError(
-            f"{path}: file format version {payload.get('version')!r}; this l2l reads version {VERSION}"
+            f"{path}: file format version {payload.get('version')!r}; this l2l reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))}"
         )
     try:
         config = from_dict(
-            LSTMOptimizerConfig, payload["config"], source=str(path), prefix="config"
+            LearnedOptimizerConfig, payload["config"], source=str(path), prefix="config"
         )
     except (ConfigError, KeyError) as err:
         raise LearnedOptimizerFileError(f"{path}: invalid optimizer config: {err}") from None
-    template = init_meta_params(jax.random.key(0), config)
+    template = config.init_meta_params(jax.random.key(0))
     try:
         meta_params = serialization.from_state_dict(template, payload["meta_params"])
     except (KeyError, ValueError) as err:
@@ -117,35 +102,3 @@ def update_info(path: str | Path, **entries) -> TrainedOptimizer:
     info = {**trained.info, **entries}
     save(path, trained.meta_params, trained.config, info)
     return trained._replace(info=info)
-
-
-def load(path: str | Path) -> optax.GradientTransformationExtraArgs:
-    """The optax transform of a saved learned optimizer."""
-    return read(path).transform()
-
-
-ZOO_DIR = Path(__file__).resolve().parent.parent / "zoo"
-
-
-def zoo_names() -> list[str]:
-    return sorted(p.stem for p in ZOO_DIR.glob(f"*{SUFFIX}"))
-
-
-def pretrained_path(name: str) -> Path:
-    path = ZOO_DIR / f"{name}{SUFFIX}"
-    if not path.is_file():
-        known = ", ".join(zoo_names()) or "(none)"
-        raise KeyError(f"no pretrained optimizer named {name!r}; known: {known}")
-    return path
-
-
-def pretrained(name: str) -> optax.GradientTransformationExtraArgs:
-    """A trained optimizer shipped with l2l, by name (offline), as an optax transform."""
-    return load(pretrained_path(name))
-
-
-def resolve(name_or_path: str) -> TrainedOptimizer:
-    """A zoo name or a file path -> the trained optimizer."""
-    if Path(name_or_path).suffix == SUFFIX or os.sep in name_or_path:
-        return read(name_or_path)
-    return read(pretrained_path(name_or_path))

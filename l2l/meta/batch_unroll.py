@@ -1,22 +1,15 @@
-"""Unrolling the learned LSTM optimizer on a whole batch of task instances in one ``lax.scan``.
+"""Unrolling a learned optimizer on a whole batch of task instances in one ``lax.scan``.
 
-``jax.vmap`` of :func:`l2l.meta.unroll.unroll` over B task instances computes the LSTM for the
-B x n coordinates as a (B, n, 4h) array whose last axis holds the gates: every gate a short strided
-slice, every elementwise operation short vectors. Here the same optimizee steps are taken with the
-task (loss, gradient) and the input features still applied per instance (``vmap``, so features of
-any kind, including ones that look at all the coordinates of an instance, mean what they mean), but
-the network, which is coordinatewise by construction (each coordinate a row of its own, the
-weights shared), runs once over all B x n coordinates in the column layout of
-:func:`l2l.meta.fused_lstm.apply_columns`. The update of coordinate i is what
-``learned.coordinatewise_optimizer`` makes of it:
+``jax.vmap`` of :func:`l2l.unroll.unroll` over B task instances runs the optimizer's network once
+per instance, as many small operations. An architecture may offer a faster way to compute the same
+updates (:meth:`l2l.learned.LearnedOptimizerConfig.batched_update`: for the coordinatewise LSTM,
+one matmul over all B x n coordinates in a column layout); here the task's loss and gradient are
+still taken per instance (``vmap``), and the update rule over the whole batch at once. An
+architecture without a fast path is unrolled by the ``vmap`` of :func:`l2l.unroll.unroll`.
 
-    inputs, feature_state, scale = features.apply(g, feature_state)     (per instance)
-    out = LSTM(inputs)                                                  (all coordinates at once)
-    update = output_scale * scale * out; feature_state = features.observe(update, ...) if any.
-
-The carried state, at the boundaries, is exactly that of the vmapped unroll (optimizee parameters,
-``learned.LSTMOptimizerState`` with a leading instance axis, step), so the two are interchangeable;
-tests/meta/test_batch_unroll.py checks equality for every feature kind in ``learned.FEATURES``.
+The carried state, at the boundaries, is exactly that of the vmapped unroll (optimizee
+parameters, the optimizer state with a leading instance axis, step), so the two are
+interchangeable; tests/meta/test_batch_unroll.py checks equality for every feature kind.
 """
 
 from __future__ import annotations
@@ -26,24 +19,13 @@ import jax.numpy as jnp
 import optax
 from jax.flatten_util import ravel_pytree
 
-from l2l import learned
-from l2l.meta import fused_lstm
-from l2l.meta import unroll as unroll_lib
-
-
-def to_columns(lstm) -> tuple:
-    """((c, h) per layer, each (B, n, hidden)) -> each (hidden, B * n)."""
-    return jax.tree.map(lambda a: a.reshape(-1, a.shape[-1]).T, lstm)
-
-
-def from_columns(lstm, batch: int) -> tuple:
-    """The inverse of :func:`to_columns`."""
-    return jax.tree.map(lambda a: a.T.reshape(batch, -1, a.shape[0]), lstm)
+from l2l import unroll as unroll_lib
+from l2l.learned import LearnedOptimizerConfig
 
 
 def unroll(
     meta_params,
-    config: learned.LSTMOptimizerConfig,
+    config: LearnedOptimizerConfig,
     task,
     instances,
     state: unroll_lib.UnrollState,
@@ -53,56 +35,60 @@ def unroll(
     stop_gradient_inputs: bool = False,
     remat: bool = False,
     scan_unroll: int | bool = 1,
-    matmul_dtype=None,
+    matmul_dtype: str = "float32",
 ) -> tuple[unroll_lib.UnrollState, jax.Array]:
-    """``steps`` optimizee steps of the LSTM optimizer ``meta_params`` on B task instances.
+    """``steps`` optimizee steps of the learned optimizer ``meta_params`` on B task instances.
 
     Args:
       instances, state, keys: batched over the B instances (leading axis), as for
-        ``jax.vmap(l2l.meta.unroll.unroll)``; ``keys`` are the minibatch-stream keys.
-      stop_gradient_inputs, remat, scan_unroll: as in :func:`l2l.meta.unroll.unroll`.
-      matmul_dtype: None, or e.g. ``jnp.bfloat16`` for the LSTM's matmul operands.
+        ``jax.vmap(l2l.unroll.unroll)``; ``keys`` are the minibatch-stream keys.
+      stop_gradient_inputs, remat, scan_unroll: as in :func:`l2l.unroll.unroll`.
+      matmul_dtype: ``"float32"``, or ``"bfloat16"`` for the network's matmul operands (where the
+        architecture's fast path supports it).
 
     Returns the final (batched) state and the losses (B, steps) after each update, equal to those
-    of ``jax.vmap`` of :func:`l2l.meta.unroll.unroll` with ``learned.lstm_optimizer``.
+    of ``jax.vmap`` of :func:`l2l.unroll.unroll` with ``config.optimizer(meta_params)``.
     """
-    weights = fused_lstm.fuse(meta_params, config)
-    features = learned.make_features(config.features)
-    output_scale = config.output_scale
+    rule = config.batched_update(matmul_dtype)
+    if rule is None:
+        optimizer = config.training_optimizer(meta_params, matmul_dtype)
+
+        def one(instance, ustate, key):
+            return unroll_lib.unroll(
+                optimizer,
+                task,
+                instance,
+                ustate,
+                key,
+                steps,
+                stop_gradient_inputs=stop_gradient_inputs,
+                remat=remat,
+                scan_unroll=scan_unroll,
+            )
+
+        return jax.vmap(one)(instances, state, keys)
+
+    weights = rule.prepare(meta_params)
     batch = jax.tree.leaves(state.params)[0].shape[0]
     _, unravel = ravel_pytree(jax.tree.map(lambda a: a[0], state.params))
-    opt_state = state.opt_state
 
     def body(carry, _):
-        params, lstm, feature_state, count, step = carry
+        params, opt_carry, step = carry
         loss_keys = jax.vmap(unroll_lib.step_key)(keys, step)
         losses, grads = jax.vmap(jax.value_and_grad(task.loss))(params, instances, loss_keys)
         if stop_gradient_inputs:
             grads = jax.lax.stop_gradient(grads)
         flat_g = jax.vmap(lambda g: ravel_pytree(g)[0])(grads)  # (B, n)
-        inputs, feature_state, scale = jax.vmap(features.apply)(flat_g, feature_state)
-        inputs = inputs.astype(flat_g.dtype).reshape(-1, inputs.shape[-1]).T  # (k, B * n)
-        lstm, out = fused_lstm.apply_columns(weights, lstm, inputs, matmul_dtype)
-        out = out.reshape(flat_g.shape)
-        update = output_scale * jax.vmap(jnp.multiply)(scale, out)
-        if features.observe is not None:
-            feature_state = jax.vmap(features.observe)(update, output_scale * out, feature_state)
+        opt_carry, update = rule.step(weights, opt_carry, flat_g)
         params = jax.vmap(lambda p, u: optax.apply_updates(p, unravel(u)))(params, update)
-        return (params, lstm, feature_state, count + 1, step + 1), losses
+        return (params, opt_carry, step + 1), losses
 
     if remat:
         body = jax.checkpoint(body, prevent_cse=False)
-    carry = (
-        state.params,
-        to_columns(opt_state.lstm),
-        opt_state.features,
-        opt_state.count,
-        state.step,
-    )
-    (params, lstm, feature_state, count, step), losses_before = jax.lax.scan(
+    carry = (state.params, rule.to_carry(state.opt_state), state.step)
+    (params, opt_carry, step), losses_before = jax.lax.scan(
         body, carry, length=steps, unroll=scan_unroll
     )
     final = jax.vmap(task.loss)(params, instances, jax.vmap(unroll_lib.step_key)(keys, step))
     losses = jnp.concatenate([losses_before[1:], final[None]]).T  # (B, steps)
-    opt_state = learned.LSTMOptimizerState(from_columns(lstm, batch), feature_state, count)
-    return unroll_lib.UnrollState(params, opt_state, step), losses
+    return unroll_lib.UnrollState(params, rule.from_carry(opt_carry, batch), step), losses

@@ -1,20 +1,58 @@
-"""Optimizees. A task is pure functions over arrays (DESIGN.md, contract 3):
-``sample(key) -> instance``, ``init(key, instance) -> params``, ``loss(params, instance, key)``.
-Tasks are flax struct dataclasses: their arrays (datasets) are pytree leaves, their settings static.
+"""Optimizees (DESIGN.md, contract 3): the :class:`Task` protocol and its registered kinds.
+
+A task is pure functions over arrays: ``sample(key) -> instance``, ``init(key, instance) ->
+params``, ``loss(params, instance, key)``. Tasks are flax struct dataclasses: their arrays
+(datasets) are pytree leaves, their settings static. Each kind has a config class chosen by
+``kind:`` in a config file (:data:`TASK_KINDS`): ``quadratic``, ``separable_quadratic``,
+``surface``, ``mlp``, ``mlp_mix``. A new kind is one module that defines the task, its
+:class:`TaskConfig` subclass and registers it with :func:`register` (see ``quadratic.py``).
+
+    task = l2l.tasks.QuadraticConfig(dim=20).build()
+    instance = task.sample(key); params = task.init(key, instance)
 """
 
-from l2l.tasks.mlp import ACTIVATIONS, MLPClassifier, MLPInstance, MLPMixture, cross_entropy
-from l2l.tasks.quadratic import Quadratic, QuadraticInstance
-from l2l.tasks.separable import SeparableQuadratic, SeparableQuadraticInstance
+from l2l.tasks.base import TASK_KINDS, Task, TaskConfig, build, config_from_dict, register
+from l2l.tasks.mlp import (
+    ACTIVATIONS,
+    ArchitectureConfig,
+    MLPClassifier,
+    MLPConfig,
+    MLPInstance,
+    MLPMixConfig,
+    MLPMixture,
+    cross_entropy,
+)
+from l2l.tasks.quadratic import Quadratic, QuadraticConfig, QuadraticInstance
+from l2l.tasks.separable import (
+    SeparableQuadratic,
+    SeparableQuadraticConfig,
+    SeparableQuadraticInstance,
+)
+from l2l.tasks.surfaces import SURFACES, Surface, SurfaceConfig, surface
 
 __all__ = [
     "ACTIVATIONS",
+    "SURFACES",
+    "TASK_KINDS",
+    "ArchitectureConfig",
     "MLPClassifier",
+    "MLPConfig",
     "MLPInstance",
+    "MLPMixConfig",
     "MLPMixture",
     "Quadratic",
+    "QuadraticConfig",
     "QuadraticInstance",
     "SeparableQuadratic",
+    "SeparableQuadraticConfig",
     "SeparableQuadraticInstance",
+    "Surface",
+    "SurfaceConfig",
+    "Task",
+    "TaskConfig",
+    "build",
+    "config_from_dict",
     "cross_entropy",
+    "register",
+    "surface",
 ]

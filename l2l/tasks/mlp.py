@@ -1,19 +1,25 @@
-"""MLP classifiers on an on-device dataset: the network optimizees of Andrychowicz et al., 2016 (3.2)."""
+"""MLP classifiers on an on-device dataset: the network optimizees of Andrychowicz et al., 2016
+(section 3.2), and their task kinds ``mlp`` and ``mlp_mix``."""
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import dataclasses
+from typing import Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
 from flax import struct
+
+from l2l.config import field
+from l2l.tasks.base import TaskConfig, register
 
 ACTIVATIONS = {"sigmoid": jax.nn.sigmoid, "tanh": jnp.tanh, "relu": jax.nn.relu}
 
 
 class MLPInstance(NamedTuple):
     """An MLP problem has no random structure of its own: its randomness is the initial weights
-    (:meth:`MLPClassifier.init`) and the minibatch stream (the ``key`` of :meth:`MLPClassifier.loss`).
+    (:meth:`MLPClassifier.init`) and the minibatch stream (the ``key`` of
+    :meth:`MLPClassifier.loss`).
     The empty instance keeps the task contract uniform."""
 
 
@@ -39,7 +45,8 @@ class MLPClassifier:
     def __post_init__(self):
         if self.activation not in ACTIVATIONS:
             raise ValueError(
-                f"MLPClassifier: activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}"
+                f"MLPClassifier: activation must be one of {sorted(ACTIVATIONS)}, "
+                f"got {self.activation!r}"
             )
         if any((not isinstance(h, int)) or h < 1 for h in self.hidden_sizes):
             raise ValueError(
@@ -164,3 +171,91 @@ class MLPMixture:
 def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
     logp = jax.nn.log_softmax(logits)
     return -jnp.mean(jnp.take_along_axis(logp, labels[:, None], axis=-1))
+
+
+Activation = Literal["sigmoid", "tanh", "relu"]
+Split = Literal["train", "validation", "test"]
+
+
+def _check_hidden_sizes(hidden_sizes) -> None:
+    if not hidden_sizes or any(h < 1 for h in hidden_sizes):
+        raise ValueError(f"hidden_sizes must be positive, got {list(hidden_sizes)}")
+
+
+def _on_device(data_dir: str | None, split: str) -> dict:
+    """The images and labels of one MNIST split as device arrays (the task's pytree leaves)."""
+    import jax.numpy as jnp
+
+    from l2l.data import load_mnist
+
+    part = getattr(load_mnist(data_dir), split)
+    return {"images": jnp.asarray(part.images), "labels": jnp.asarray(part.labels)}
+
+
+@register("mlp")
+@dataclasses.dataclass(frozen=True)
+class MLPConfig(TaskConfig):
+    """``task: {kind: mlp}``: an MLP classifier on MNIST (:class:`MLPClassifier`).
+
+    MNIST is read from ``data_dir`` (else ``$L2L_DATA_DIR``, else the cache directory, see
+    :func:`l2l.data.load_mnist`); the optimizee trains on minibatches of ``split``.
+    """
+
+    kind: Literal["mlp"] = "mlp"
+    hidden_sizes: tuple[int, ...] = (20,)
+    activation: Activation = "sigmoid"
+    batch_size: int = field(128, ge=1)
+    init_scale: float = field(0.1, gt=0)
+    data_dir: str | None = None
+    split: Split = "train"
+
+    def __post_init__(self):
+        _check_hidden_sizes(self.hidden_sizes)
+
+    def build(self) -> MLPClassifier:
+        return MLPClassifier(
+            **_on_device(self.data_dir, self.split),
+            hidden_sizes=tuple(self.hidden_sizes),
+            activation=self.activation,
+            batch_size=self.batch_size,
+            init_scale=self.init_scale,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class ArchitectureConfig:
+    """One member of an ``mlp_mix`` task: an MLP's hidden layer sizes and activation."""
+
+    hidden_sizes: tuple[int, ...] = (20,)
+    activation: Activation = "sigmoid"
+
+    def __post_init__(self):
+        _check_hidden_sizes(self.hidden_sizes)
+
+
+@register("mlp_mix")
+@dataclasses.dataclass(frozen=True)
+class MLPMixConfig(TaskConfig):
+    """``task: {kind: mlp_mix, architectures: [...]}``: one MLP of each architecture trained side
+    by side (:class:`MLPMixture`; loss the sum of theirs), on MNIST as for ``mlp``."""
+
+    kind: Literal["mlp_mix"] = "mlp_mix"
+    architectures: tuple[ArchitectureConfig, ...] = ()
+    batch_size: int = field(128, ge=1)
+    init_scale: float = field(0.1, gt=0)
+    data_dir: str | None = None
+    split: Split = "train"
+
+    def __post_init__(self):
+        if not self.architectures:
+            raise ValueError(
+                "architectures: kind mlp_mix needs at least one {hidden_sizes, activation}"
+            )
+
+    def build(self) -> MLPMixture:
+        return MLPMixture(
+            **_on_device(self.data_dir, self.split),
+            architectures=tuple((tuple(a.hidden_sizes), a.activation) for a in self.architectures),
+            batch_size=self.batch_size,
+            init_scale=self.init_scale,
+        )

@@ -1,12 +1,17 @@
-"""Random quadratics f(theta) = ||W theta - y||^2, the optimizee of Andrychowicz et al., 2016 (section 3.1)."""
+"""Random quadratics f(theta) = ||W theta - y||^2, the optimizee of Andrychowicz et al., 2016
+(section 3.1), and their task kind ``quadratic``."""
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import dataclasses
+from typing import Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
 from flax import struct
+
+from l2l.config import field
+from l2l.tasks.base import TaskConfig, register
 
 DISTRIBUTIONS = ("normal", "uniform")
 
@@ -54,3 +59,17 @@ class Quadratic:
         del key
         residual = instance.W @ params - instance.y
         return jnp.sum(residual**2)
+
+
+@register("quadratic")
+@dataclasses.dataclass(frozen=True)
+class QuadraticConfig(TaskConfig):
+    """``task: {kind: quadratic}``: random quadratics ||W theta - y||^2 (:class:`Quadratic`)."""
+
+    kind: Literal["quadratic"] = "quadratic"
+    dim: int = field(10, ge=1)
+    distribution: Literal["normal", "uniform"] = "normal"
+    init_scale: float = field(1.0, gt=0)
+
+    def build(self) -> Quadratic:
+        return Quadratic(dim=self.dim, distribution=self.distribution, init_scale=self.init_scale)

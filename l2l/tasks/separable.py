@@ -6,11 +6,15 @@ The minimum is f = 0 at x = 0; an optimizer that reaches float32's smallest norm
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import dataclasses
+from typing import Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
 from flax import struct
+
+from l2l.config import field
+from l2l.tasks.base import TaskConfig, register
 
 
 class SeparableQuadraticInstance(NamedTuple):
@@ -55,3 +59,30 @@ class SeparableQuadratic:
     def loss(self, params: jax.Array, instance: SeparableQuadraticInstance, key=None):
         del key
         return jnp.sum((instance.s * params) ** 2)
+
+
+@register("separable_quadratic")
+@dataclasses.dataclass(frozen=True)
+class SeparableQuadraticConfig(TaskConfig):
+    """``task: {kind: separable_quadratic}``: sum_i (s_i x_i)^2 (:class:`SeparableQuadratic`);
+    the defaults are the zero-machine problem."""
+
+    kind: Literal["separable_quadratic"] = "separable_quadratic"
+    dim: int = field(2, ge=1)
+    scale_low: float = field(0.5, gt=0)
+    scale_high: float = field(1.5, gt=0)
+    init_scale: float = field(1.0, gt=0)
+
+    def __post_init__(self):
+        if self.scale_high < self.scale_low:
+            raise ValueError(
+                f"scale_high ({self.scale_high}) is below scale_low ({self.scale_low})"
+            )
+
+    def build(self) -> SeparableQuadratic:
+        return SeparableQuadratic(
+            dim=self.dim,
+            scale_low=self.scale_low,
+            scale_high=self.scale_high,
+            init_scale=self.init_scale,
+        )

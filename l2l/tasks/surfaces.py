@@ -24,12 +24,17 @@ rosenbrock          :math:`(1 - x)^2 + 100(y - x^2)^2`
 
 from __future__ import annotations
 
-import difflib
+import dataclasses
 from collections.abc import Callable
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
 from flax import struct
+
+from l2l._errors import L2LError
+from l2l._suggest import did_you_mean
+from l2l.tasks.base import TaskConfig, register
 
 SurfaceFn = Callable[[jax.Array], jax.Array]
 
@@ -107,20 +112,16 @@ SURFACES: dict[str, SurfaceFn] = {
 }
 
 
-class UnknownSurfaceError(KeyError, ValueError):
+class UnknownSurfaceError(L2LError, KeyError, ValueError):
     """``surface`` was given a name that is not in ``SURFACES``."""
-
-    def __str__(self) -> str:  # KeyError would print the message as a quoted repr.
-        return str(self.args[0])
 
 
 def surface(name: str) -> SurfaceFn:
     """The surface function called ``name``; an error listing the known names otherwise."""
     if name not in SURFACES:
-        close = difflib.get_close_matches(str(name), list(SURFACES), n=2)
-        hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
         raise UnknownSurfaceError(
-            f"Unknown surface {name!r}.{hint} Known surfaces: {', '.join(SURFACES)}."
+            f"Unknown surface {name!r}.{did_you_mean(name, SURFACES)} "
+            f"Known surfaces: {', '.join(SURFACES)}."
         )
     return SURFACES[name]
 
@@ -152,3 +153,19 @@ class Surface:
     def loss(self, params: jax.Array, instance: tuple = (), key: jax.Array | None = None):
         del instance, key
         return SURFACES[self.name](params)
+
+
+@register("surface")
+@dataclasses.dataclass(frozen=True)
+class SurfaceConfig(TaskConfig):
+    """``task: {kind: surface, name: rosenbrock, start: [x, y]}``: one 2-D test surface."""
+
+    kind: Literal["surface"] = "surface"
+    name: str = "simple_quad"
+    start: tuple[float, float] = (-2.8, -2.5)
+
+    def __post_init__(self):
+        surface(self.name)
+
+    def build(self) -> Surface:
+        return Surface(name=self.name, start=tuple(self.start))

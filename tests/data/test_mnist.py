@@ -471,7 +471,7 @@ def test_download_full_dataset(tmp_path, monkeypatch, shared_mnist, raw_test_spl
         assert (
             src.parent == dst.parent
             and src.name.startswith(f".{dst.name}.")
-            and src.name.endswith(".part")
+            and src.name.endswith(".tmp")
         )
 
     assert data.source == "full"

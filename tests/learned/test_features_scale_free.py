@@ -5,10 +5,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from l2l.config import ConfigError, TaskConfig, build_task, from_dict
-from l2l.evaluate import instance_keys, run_optimizer
+from l2l.config import ConfigError, from_dict
 from l2l.learned import FeatureConfig, LSTMOptimizerConfig, coordinatewise_optimizer, lstm_optimizer
 from l2l.learned.features import make_features, scale_free
+from l2l.tasks import SeparableQuadraticConfig
+from l2l.unroll import instance_keys, run_optimizer
 
 ALL = ("ratio", "signed_ratio", "log_ratio", "adaptive_log", "update_sign")
 TINY = float(np.finfo(np.float32).tiny)
@@ -104,7 +105,7 @@ def test_secant_on_prev_lr_is_exact_on_a_separable_quadratic():
     optimizer = coordinatewise_optimizer(
         secant_network, lambda n, dtype: jnp.zeros((n,), bool), scale_free(("signed_ratio",))
     )
-    task = build_task(TaskConfig(kind="separable_quadratic", dim=2))
+    task = SeparableQuadraticConfig(dim=2).build()
     curves = run_optimizer(optimizer, task, instance_keys(0, 1, 100), 5).astype(np.float64)
     # Step 1 is gradient descent; step 2 lands on x = 0 up to float32 rounding (f ~ 1e-15);
     # steps 3 and 4 each multiply f by ~1e-14 more: the zero machine by step 4.

@@ -5,6 +5,7 @@ import optax
 import pytest
 
 from l2l import learned
+from l2l import unroll as unroll_lib
 from l2l.learned import (
     FeatureConfig,
     LSTMOptimizerConfig,
@@ -13,7 +14,6 @@ from l2l.learned import (
     lstm_optimizer,
 )
 from l2l.learned.features import identity
-from l2l.meta import unroll as unroll_lib
 from l2l.tasks import Quadratic
 
 
@@ -60,16 +60,17 @@ def test_lstm_matches_a_numpy_lstm_and_keeps_state_per_coordinate():
     for t in range(3):
         g = jax.tree.map(lambda a: a * (t + 1) - 0.3, p)
         updates, state = opt.update(g, state, p)
-        x = np.concatenate([np.ravel(l) for l in jax.tree.leaves(g)])[:, None]
+        x = np.concatenate([np.ravel(leaf) for leaf in jax.tree.leaves(g)])[:, None]
         cell = w["lstm_0"]
-        gate = lambda n: (
-            x @ cell["i" + n]["kernel"] + h @ cell["h" + n]["kernel"] + cell["h" + n]["bias"]
-        )  # noqa: E731
+
+        def gate(n):
+            return x @ cell["i" + n]["kernel"] + h @ cell["h" + n]["kernel"] + cell["h" + n]["bias"]
+
         i, f, gg, o = sig(gate("i")), sig(gate("f")), np.tanh(gate("g")), sig(gate("o"))
         c = f * c + i * gg
         h = o * np.tanh(c)
         out = 0.5 * (h @ w["output"]["kernel"] + w["output"]["bias"])[:, 0]
-        flat = np.concatenate([np.ravel(l) for l in jax.tree.leaves(updates)])
+        flat = np.concatenate([np.ravel(leaf) for leaf in jax.tree.leaves(updates)])
         np.testing.assert_allclose(flat, out, rtol=1e-5, atol=1e-7)
     assert int(state.count) == 3
 

@@ -4,8 +4,7 @@ import jax
 import numpy as np
 import pytest
 
-from l2l import evaluate, learned
-from l2l.config import TaskConfig, build_task, from_dict
+from l2l import evaluate, learned, tasks, unroll
 from l2l.optimizers import nesterov
 
 
@@ -16,12 +15,12 @@ def test_zoo_lists_the_shipped_optimizers():
 def test_quadratic_lstm_reproduces_its_documented_held_out_result():
     trained = learned.resolve("quadratic-lstm")
     held_out = trained.info["held_out"]
-    task_cfg = from_dict(TaskConfig, held_out["task"])
+    task_cfg = tasks.config_from_dict(held_out["task"], legacy=True)
     assert task_cfg.kind == "quadratic" and task_cfg.dim == 10 and held_out["steps"] == 100
-    task = build_task(task_cfg)
-    keys = evaluate.instance_keys(held_out["seed"], evaluate.TEST_SET, held_out["instances"])
+    task = task_cfg.build()
+    keys = unroll.instance_keys(held_out["seed"], unroll.TEST_SET, held_out["instances"])
     ours = evaluate.summed_loss(
-        evaluate.run_optimizer(learned.pretrained("quadratic-lstm"), task, keys, 100)
+        unroll.run_optimizer(learned.pretrained("quadratic-lstm"), task, keys, 100)
     )
     documented = held_out["mean_summed_loss"]
     learned_label = next(iter(held_out["ratio_to_best_baseline"]))
@@ -29,7 +28,7 @@ def test_quadratic_lstm_reproduces_its_documented_held_out_result():
     # Its documented edge over the tuned Nesterov (the best baseline), recomputed here.
     assert held_out["best_baseline"] == "nesterov"
     lr = trained.info.get("nesterov_lr", 0.01)
-    base = evaluate.summed_loss(evaluate.run_optimizer(nesterov(lr, 0.9), task, keys, 100))
+    base = evaluate.summed_loss(unroll.run_optimizer(nesterov(lr, 0.9), task, keys, 100))
     np.testing.assert_allclose(np.mean(base), documented["nesterov"], rtol=1e-3)
     assert np.mean(ours) / np.mean(base) < 0.7
 
@@ -57,12 +56,12 @@ def test_mnist_optimizers_reproduce_their_documented_first_held_out_runs(
     trained = learned.resolve(name)
     assert trained.config.output_scale == 0.1 and trained.config.features.kind == features
     held_out = trained.info["held_out"]
-    task_cfg = from_dict(TaskConfig, {**held_out["task"], "data_dir": str(data_dir)})
+    task_cfg = tasks.config_from_dict({**held_out["task"], "data_dir": str(data_dir)}, legacy=True)
     assert (task_cfg.kind, task_cfg.hidden_sizes, task_cfg.activation) == task
     assert task_cfg.split == "test"  # the held-out part of the data
-    keys = evaluate.instance_keys(held_out["seed"], evaluate.TEST_SET, held_out["instances"])[:4]
+    keys = unroll.instance_keys(held_out["seed"], unroll.TEST_SET, held_out["instances"])[:4]
     ours = evaluate.summed_loss(
-        evaluate.run_optimizer(trained.transform(), build_task(task_cfg), keys, held_out["steps"])
+        unroll.run_optimizer(trained.transform(), task_cfg.build(), keys, held_out["steps"])
     )
     np.testing.assert_allclose(ours, held_out["first_summed_losses"][name], rtol=2e-3)
     best = held_out["mean_summed_loss"][held_out["best_baseline"]]
@@ -82,7 +81,7 @@ def _result(name, mean, learned_=False):
 
 
 def test_zoo_add_script_relabels_and_records_each_panels_ratio(tmp_path):
-    """scripts/zoo_add.py: the file's label becomes the zoo name; ratios are learned / best tuned."""
+    """scripts/zoo_add.py: the file's label becomes the zoo name; ratios: learned / best tuned."""
     import importlib.util
     import json
     from pathlib import Path

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from l2l import learned
+from l2l import unroll as unroll_lib
 from l2l.learned import FeatureConfig, LSTMOptimizerConfig
 from l2l.meta import batch_unroll
-from l2l.meta import unroll as unroll_lib
 from l2l.tasks import MLPClassifier, Quadratic
 
 

@@ -25,21 +25,21 @@ CHILD = textwrap.dedent(
     import jax
     import numpy as np
 
-    from l2l.config import TaskConfig
+    from l2l.tasks import QuadraticConfig
     from l2l.learned import FeatureConfig, LSTMOptimizerConfig
-    from l2l.meta import trainer as trainer_lib
+    from l2l import meta as meta_lib
     from l2l.meta.distributed import DistributedConfig
     from l2l.tasks import Quadratic
 
     out = Path(sys.argv[1])
     assert jax.device_count() == 4, jax.devices()
-    cfg = trainer_lib.MetaTrainConfig(
-        task=TaskConfig(kind="quadratic", dim=2),
+    cfg = meta_lib.MetaTrainConfig(
+        task=QuadraticConfig(dim=2),
         optimizer=LSTMOptimizerConfig(
             hidden_sizes=(3,), features=FeatureConfig(kind="identity"), output_init_scale=0.3
         ),
         horizon=4, truncation=2, batch_size=4, meta_steps=6, eval_every=3, checkpoint_every=2,
-        eval_instances=4, test_instances=0,
+        eval_instances=4,
     )
 
     def on(devices, name, **kw):
@@ -47,15 +47,15 @@ CHILD = textwrap.dedent(
             cfg, output_dir=str(out / name), distributed=DistributedConfig(devices=devices), **kw
         )
 
-    single = trainer_lib.train(on(1, "single"), show_progress=False)
-    first = trainer_lib.train(on(4, "sharded"), show_progress=False, stop_after=3)  # "killed"
-    resumed = trainer_lib.train(on(4, "sharded"), show_progress=False)  # resumes at step 3
+    single = meta_lib.train(on(1, "single"), show_progress=False)
+    first = meta_lib.train(on(4, "sharded"), show_progress=False, stop_after=3)  # "killed"
+    resumed = meta_lib.train(on(4, "sharded"), show_progress=False)  # resumes at step 3
 
     # PES carries more per instance (particles, accumulated perturbations): a few meta-steps.
     pes = {}
     for devices in (1, 4):
         pes_cfg = on(devices, "pes", estimator="pes", es_pairs=2)
-        tr = trainer_lib.make_trainer(pes_cfg, Quadratic(dim=2))
+        tr = meta_lib.make_trainer(pes_cfg, Quadratic(dim=2))
         state = tr.init()
         for _ in range(3):
             state, _ = tr.step(state)
@@ -63,19 +63,19 @@ CHILD = textwrap.dedent(
     flat = lambda tree: np.concatenate([np.ravel(np.asarray(x)) for x in jax.tree.leaves(tree)])
     np.savez(
         out / "result.npz",
-        single=flat(single["meta_params"]),
-        resumed=flat(resumed["meta_params"]),
-        single_best=flat(single["best_meta_params"]),
-        resumed_best=flat(resumed["best_meta_params"]),
+        single=flat(single.meta_params),
+        resumed=flat(resumed.meta_params),
+        single_best=flat(single.best_meta_params),
+        resumed_best=flat(resumed.best_meta_params),
         pes_single=flat(pes[1].meta_params),
         pes_sharded=flat(pes[4].meta_params),
         pes_xi_single=flat(pes[1].perturbation),
         pes_xi_sharded=flat(pes[4].perturbation),
     )
     print(json.dumps({
-        "first_steps": first["steps"],
-        "resumed_steps": resumed["steps"],
-        "best_steps": [single["best_step"], resumed["best_step"]],
+        "first_steps": first.steps,
+        "resumed_steps": resumed.steps,
+        "best_steps": [single.best_step, resumed.best_step],
         "mesh": int(pes[4].unroll.params.sharding.mesh.size),
         "params_spec": str(pes[4].unroll.params.sharding.spec),
         "xi_shards": len(jax.tree.leaves(pes[4].perturbation)[0].addressable_shards),

@@ -12,28 +12,26 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from l2l.config import TaskConfig
+from l2l import meta as meta_lib
 from l2l.learned import FeatureConfig, LSTMOptimizerConfig
 from l2l.meta import estimators
-from l2l.meta import trainer as trainer_lib
-from l2l.tasks import Quadratic
+from l2l.tasks import Quadratic, QuadraticConfig
 
 SIGMA = 1e-4
 
 
-def tiny_config(**overrides) -> trainer_lib.MetaTrainConfig:
+def tiny_config(**overrides) -> meta_lib.MetaTrainConfig:
     """A 1x3 LSTM on 2-d quadratics: small enough to draw thousands of estimates in seconds."""
-    base = dict(
-        task=TaskConfig(kind="quadratic", dim=2),
-        optimizer=LSTMOptimizerConfig(
+    base = {
+        "task": QuadraticConfig(dim=2),
+        "optimizer": LSTMOptimizerConfig(
             hidden_sizes=(3,), features=FeatureConfig(kind="identity"), output_init_scale=0.3
         ),
-        meta_steps=3,
-        eval_instances=4,
-        test_instances=0,
-    )
+        "meta_steps": 3,
+        "eval_instances": 4,
+    }
     base.update(overrides)
-    return trainer_lib.MetaTrainConfig(**base)
+    return meta_lib.MetaTrainConfig(**base)
 
 
 def to64(tree):
@@ -48,7 +46,7 @@ def _flat(tree) -> np.ndarray:
 
 def _trainer(**overrides):
     cfg = tiny_config(second_derivatives=True, batch_size=1, **overrides)
-    tr = trainer_lib.make_trainer(cfg, Quadratic(dim=cfg.task.dim), jit=False)
+    tr = meta_lib.make_trainer(cfg, Quadratic(dim=cfg.task.dim), jit=False)
     return cfg, tr, to64(tr.init())
 
 

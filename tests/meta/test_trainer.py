@@ -3,38 +3,36 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 from l2l import learned
-from l2l.config import TaskConfig
+from l2l import meta as meta_lib
+from l2l import unroll as unroll_lib
 from l2l.learned import FeatureConfig, LSTMOptimizerConfig
-from l2l.meta import trainer as trainer_lib
-from l2l.meta import unroll as unroll_lib
+from l2l.meta import checkpoints
 from l2l.meta.objectives import OBJECTIVES
-from l2l.tasks import Quadratic
+from l2l.tasks import Quadratic, QuadraticConfig
 
 
-def tiny_config(**overrides) -> trainer_lib.MetaTrainConfig:
-    base = dict(
-        task=TaskConfig(kind="quadratic", dim=2),
-        optimizer=LSTMOptimizerConfig(
+def tiny_config(**overrides) -> meta_lib.MetaTrainConfig:
+    base = {
+        "task": QuadraticConfig(dim=2),
+        "optimizer": LSTMOptimizerConfig(
             hidden_sizes=(3,), features=FeatureConfig(kind="identity"), output_init_scale=0.3
         ),
-        horizon=4,
-        truncation=4,
-        batch_size=2,
-        meta_steps=3,
-        second_derivatives=True,
-        eval_instances=4,
-        test_instances=0,
-    )
+        "horizon": 4,
+        "truncation": 4,
+        "batch_size": 2,
+        "meta_steps": 3,
+        "second_derivatives": True,
+        "eval_instances": 4,
+    }
     base.update(overrides)
-    return trainer_lib.MetaTrainConfig(**base)
+    return meta_lib.MetaTrainConfig(**base)
 
 
 def full_bptt_meta_loss(meta_params, cfg, instances, params0, stream_keys):
-    """An independent oracle: the whole horizon unrolled by a Python loop, no scan, no truncation."""
+    """An independent oracle: the whole horizon in a Python loop, no scan, no truncation."""
     task = Quadratic(dim=cfg.task.dim)
     total = 0.0
     for b in range(cfg.batch_size):
@@ -63,7 +61,7 @@ def to64(tree):
 def test_full_bptt_meta_gradient_matches_central_finite_differences():
     with jax.enable_x64(True):
         cfg = tiny_config()
-        tr = trainer_lib.make_trainer(cfg, Quadratic(dim=2), jit=False)
+        tr = meta_lib.make_trainer(cfg, Quadratic(dim=2), jit=False)
         state = to64(tr.init())
         meta = state.meta_params
         loss_fn = lambda mp: tr.meta_loss(mp, state)[0]  # noqa: E731
@@ -71,7 +69,9 @@ def test_full_bptt_meta_gradient_matches_central_finite_differences():
         leaves, treedef = jax.tree.flatten(meta)
         rng = np.random.default_rng(0)
         for _ in range(3):
-            direction = treedef.unflatten([jnp.asarray(rng.normal(size=l.shape)) for l in leaves])
+            direction = treedef.unflatten(
+                [jnp.asarray(rng.normal(size=leaf.shape)) for leaf in leaves]
+            )
             eps = 1e-5
             plus = jax.tree.map(lambda a, d: a + eps * d, meta, direction)
             minus = jax.tree.map(lambda a, d: a - eps * d, meta, direction)
@@ -89,7 +89,7 @@ def test_truncated_estimator_equals_full_bptt_when_truncation_is_the_horizon(
 ):
     with jax.enable_x64(True):
         cfg = tiny_config(second_derivatives=second_derivatives, objective=objective)
-        tr = trainer_lib.make_trainer(cfg, Quadratic(dim=2), jit=False)
+        tr = meta_lib.make_trainer(cfg, Quadratic(dim=2), jit=False)
         state = to64(tr.init())
         ours = jax.grad(lambda mp: tr.meta_loss(mp, state)[0])(state.meta_params)
         oracle = jax.grad(full_bptt_meta_loss)(
@@ -114,24 +114,24 @@ def test_truncations_carry_params_and_lstm_state_with_stop_gradient():
         horizon=8,
         truncation=4,
         meta_steps=2,
-        meta_optimizer=trainer_lib.MetaOptimizerConfig(lr=1e-12),
+        meta_optimizer=meta_lib.MetaOptimizerConfig(learning_rate=1e-12),
     )
     task = Quadratic(dim=2)
-    tr = trainer_lib.make_trainer(cfg, task)
+    tr = meta_lib.make_trainer(cfg, task)
     state = tr.init()
     # The jitted step donates its input, so keep host copies of what the test compares with.
     instances = jax.tree.map(np.array, state.instances)
     meta = jax.tree.map(np.array, state.meta_params)
     p0 = np.array(state.unroll.params)
-    state, m1 = tr.step(state)
-    state, m2 = tr.step(state)
+    state, _m1 = tr.step(state)
+    state, _m2 = tr.step(state)
     # Same instances for the whole horizon; two truncations of 4 = one unroll of 8 (lr ~ 0).
     jax.tree.map(np.testing.assert_array_equal, state.instances, instances)
     opt = learned.lstm_optimizer(meta, cfg.optimizer)
     for b in range(2):
         inst = jax.tree.map(lambda a: a[b], instances)
         ustate = unroll_lib.UnrollState(p0[b], opt.init(p0[b]), jnp.zeros((), jnp.int32))
-        ustate, losses = unroll_lib.unroll(opt, task, inst, ustate, jax.random.key(0), 8)
+        ustate, _losses = unroll_lib.unroll(opt, task, inst, ustate, jax.random.key(0), 8)
         np.testing.assert_allclose(state.unroll.params[b], ustate.params, rtol=1e-4, atol=1e-6)
     assert int(state.unroll.step[0]) == 8
     # The next meta-step starts a new horizon: new instances, fresh optimizee state.
@@ -142,7 +142,7 @@ def test_truncations_carry_params_and_lstm_state_with_stop_gradient():
 
 def test_non_finite_meta_gradient_is_skipped_and_counted():
     cfg = tiny_config(meta_steps=4, horizon=4, truncation=2)
-    tr = trainer_lib.make_trainer(cfg, Quadratic(dim=2))
+    tr = meta_lib.make_trainer(cfg, Quadratic(dim=2))
     state = tr.init()
     before = jax.tree.map(np.array, state.meta_params)
     # theta so large that the losses overflow float32: the meta-gradient is not finite.
@@ -169,50 +169,51 @@ def test_resume_after_kill_gives_the_same_meta_parameters(tmp_path):
         checkpoint_every=2,
         second_derivatives=False,
     )
-    straight = trainer_lib.train(
+    straight = meta_lib.train(
         dataclasses.replace(cfg, output_dir=str(tmp_path / "a")), show_progress=False
     )
     resumed_cfg = dataclasses.replace(cfg, output_dir=str(tmp_path / "b"))
-    first = trainer_lib.train(resumed_cfg, show_progress=False, stop_after=5)  # "killed" after 5
-    assert first["steps"] == 5
+    first = meta_lib.train(resumed_cfg, show_progress=False, stop_after=5)  # "killed" after 5
+    assert first.steps == 5
     # A crash while writing the checkpoint leaves the previous one intact (atomic os.replace).
     leftovers = [p for p in (tmp_path / "b").iterdir() if p.name.endswith(".tmp")]
     assert leftovers == []
-    second = trainer_lib.train(resumed_cfg, show_progress=False)
-    assert second["steps"] == 8
-    jax.tree.map(np.testing.assert_array_equal, second["meta_params"], straight["meta_params"])
-    jax.tree.map(
-        np.testing.assert_array_equal, second["best_meta_params"], straight["best_meta_params"]
-    )
-    assert second["best_score"] == straight["best_score"]
+    second = meta_lib.train(resumed_cfg, show_progress=False)
+    assert second.steps == 8
+    jax.tree.map(np.testing.assert_array_equal, second.meta_params, straight.meta_params)
+    jax.tree.map(np.testing.assert_array_equal, second.best_meta_params, straight.best_meta_params)
+    assert second.best_score == straight.best_score
     best = learned.read(tmp_path / "b" / "best.l2l")
-    jax.tree.map(np.testing.assert_array_equal, best.meta_params, straight["best_meta_params"])
+    jax.tree.map(np.testing.assert_array_equal, best.meta_params, straight.best_meta_params)
     # Resuming into a directory made by a different config is refused, naming the directory.
     with pytest.raises(ValueError, match="different config"):
-        trainer_lib.train(dataclasses.replace(resumed_cfg, seed=1), show_progress=False)
+        meta_lib.train(dataclasses.replace(resumed_cfg, seed=1), show_progress=False)
 
 
 def test_meta_training_improves_the_optimizer_on_quadratics():
     """A short run must beat the untrained LSTM on held-out instances (a behavioural check)."""
-    cfg = trainer_lib.MetaTrainConfig(
-        task=TaskConfig(kind="quadratic", dim=4),
+    cfg = meta_lib.MetaTrainConfig(
+        task=QuadraticConfig(dim=4),
         optimizer=LSTMOptimizerConfig(hidden_sizes=(8,)),
         horizon=20,
         truncation=10,
         batch_size=16,
         meta_steps=60,
         second_derivatives=False,
-        meta_optimizer=trainer_lib.MetaOptimizerConfig(lr=1e-2),
+        meta_optimizer=meta_lib.MetaOptimizerConfig(learning_rate=1e-2),
     )
     task = Quadratic(dim=4)
-    tr = trainer_lib.make_trainer(cfg, task)
+    tr = meta_lib.make_trainer(cfg, task)
     state = tr.init()
-    from l2l.evaluate import TEST_SET, instance_keys, loss_curves
+    from l2l.unroll import TEST_SET, instance_keys, loss_curves
 
     keys = instance_keys(0, TEST_SET, 32)
-    score = lambda mp: float(
-        jnp.mean(jnp.sum(loss_curves(tr.make_optimizer, task, keys, 20, mp)[:, 1:], 1))
-    )  # noqa: E731
+
+    def score(mp):
+        return float(
+            jnp.mean(jnp.sum(loss_curves(tr.make_optimizer, task, keys, 20, mp)[:, 1:], 1))
+        )
+
     untrained = score(state.meta_params)
     for _ in range(cfg.meta_steps):
         state, _ = tr.step(state)
@@ -227,32 +228,33 @@ def test_config_rejects_a_horizon_not_divisible_by_the_truncation():
 def test_the_quadratic_config_is_the_default_and_new_fields_are_checked(tmp_path):
     from l2l import config as config_lib
     from l2l.config import ConfigError
+    from l2l.experiments import meta_train
 
-    cfg = config_lib.load(trainer_lib.MetaTrainConfig, "configs/quadratic_lstm.yaml")
-    assert cfg == trainer_lib.MetaTrainConfig()
+    cfg = config_lib.load(meta_train.Config, "configs/quadratic_lstm.yaml")
+    assert cfg == meta_train.Config()
     assert (cfg.estimator, cfg.remat, cfg.lstm_matmul_dtype) == ("tbptt", True, "float32")
     assert cfg.distributed.devices is None and cfg.distributed.coordinator_address is None
     with pytest.raises(ConfigError, match="estimator"):
-        config_lib.load(trainer_lib.MetaTrainConfig, overrides=["estimator=reinforce"])
+        config_lib.load(meta_lib.MetaTrainConfig, overrides=["estimator=reinforce"])
     with pytest.raises(ConfigError, match="es_sigma"):
-        config_lib.load(trainer_lib.MetaTrainConfig, overrides=["es_sigma=0"])
+        config_lib.load(meta_lib.MetaTrainConfig, overrides=["es_sigma=0"])
     with pytest.raises(ConfigError, match="distributed.devices"):
-        config_lib.load(trainer_lib.MetaTrainConfig, overrides=["distributed.devices=0"])
+        config_lib.load(meta_lib.MetaTrainConfig, overrides=["distributed.devices=0"])
     # The saved config round-trips with the new sections.
     config_lib.save(cfg, tmp_path / "c.yaml")
-    assert config_lib.load(trainer_lib.MetaTrainConfig, tmp_path / "c.yaml") == cfg
+    assert config_lib.load(meta_train.Config, tmp_path / "c.yaml") == cfg
 
 
 def test_a_checkpoint_written_before_the_es_estimators_still_loads(tmp_path):
     from flax import serialization
 
-    tr = trainer_lib.make_trainer(tiny_config(), Quadratic(dim=2), jit=False)
+    tr = meta_lib.make_trainer(tiny_config(), Quadratic(dim=2), jit=False)
     state = tr.init()
     old = serialization.to_state_dict(jax.tree.map(np.asarray, state))
     del old["perturbation"]  # the MetaState of earlier versions had no such field
     extra = {"elapsed": np.array(1.5)}
     path = tmp_path / "old.msgpack"
     path.write_bytes(serialization.msgpack_serialize({"state": old, "extra": extra}))
-    loaded, loaded_extra = trainer_lib.load_checkpoint(path, state, {"elapsed": np.array(0.0)})
+    loaded, loaded_extra = checkpoints.load_checkpoint(path, state, {"elapsed": np.array(0.0)})
     jax.tree.map(np.testing.assert_array_equal, loaded, state)
     assert loaded.perturbation == () and float(loaded_extra["elapsed"]) == 1.5

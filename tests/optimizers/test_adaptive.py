@@ -74,20 +74,24 @@ def adamax_oracle(lr, b1, b2, eps):
 
 CASES = [
     # (id, our optimizer, its oracle) with non-default hyperparameters where they matter.
-    ("adagrad", adagrad(lr=0.3, eps=1e-3), adagrad_oracle(0.3, 1e-3)),
-    ("rmsprop", rmsprop(lr=0.02, gamma=0.8, eps=1e-4), rmsprop_oracle(0.02, 0.8, 1e-4)),
-    ("adadelta-zero-start", adadelta(gamma=0.7, eps=1e-4), adadelta_oracle(0.7, 1e-4, 0.0, 1.0)),
+    ("adagrad", adagrad(learning_rate=0.3, eps=1e-3), adagrad_oracle(0.3, 1e-3)),
+    ("rmsprop", rmsprop(learning_rate=0.02, decay=0.8, eps=1e-4), rmsprop_oracle(0.02, 0.8, 1e-4)),
+    ("adadelta-zero-start", adadelta(rho=0.7, eps=1e-4), adadelta_oracle(0.7, 1e-4, 0.0, 1.0)),
     (
         "adadelta-big-start",
-        adadelta(gamma=0.95, eps=1e-6, initial_delta=50.0, lr=0.5),
+        adadelta(rho=0.95, eps=1e-6, initial_delta=50.0, learning_rate=0.5),
         adadelta_oracle(0.95, 1e-6, 50.0, 0.5),
     ),
     (
         "adam",
-        adam(lr=0.01, b1=0.8, b2=0.95, eps=1e-3, eps_root=1e-4),
+        adam(learning_rate=0.01, b1=0.8, b2=0.95, eps=1e-3, eps_root=1e-4),
         adam_oracle(0.01, 0.8, 0.95, 1e-3, 1e-4),
     ),
-    ("adamax", adamax(lr=0.02, b1=0.8, b2=0.9, eps=0.1), adamax_oracle(0.02, 0.8, 0.9, 0.1)),
+    (
+        "adamax",
+        adamax(learning_rate=0.02, b1=0.8, b2=0.9, eps=0.1),
+        adamax_oracle(0.02, 0.8, 0.9, 0.1),
+    ),
 ]
 
 
@@ -104,21 +108,29 @@ def test_matches_numpy_float64_recurrence(
 EQUIVALENT_TO_OPTAX = [
     (
         "adagrad",
-        adagrad(lr=0.3, eps=1e-3),
+        adagrad(learning_rate=0.3, eps=1e-3),
         optax.adagrad(0.3, initial_accumulator_value=0.0, eps=1e-3),
     ),
-    ("rmsprop", rmsprop(lr=0.02, gamma=0.8, eps=1e-4), optax.rmsprop(0.02, decay=0.8, eps=1e-4)),
-    ("adadelta", adadelta(gamma=0.7, eps=1e-4, lr=0.5), optax.adadelta(0.5, rho=0.7, eps=1e-4)),
+    (
+        "rmsprop",
+        rmsprop(learning_rate=0.02, decay=0.8, eps=1e-4),
+        optax.rmsprop(0.02, decay=0.8, eps=1e-4),
+    ),
+    (
+        "adadelta",
+        adadelta(rho=0.7, eps=1e-4, learning_rate=0.5),
+        optax.adadelta(0.5, rho=0.7, eps=1e-4),
+    ),
     (
         "adam",
-        adam(lr=0.01, b1=0.8, b2=0.95, eps=1e-3, eps_root=1e-4),
+        adam(learning_rate=0.01, b1=0.8, b2=0.95, eps=1e-3, eps_root=1e-4),
         optax.adam(0.01, b1=0.8, b2=0.95, eps=1e-3, eps_root=1e-4),
     ),
     # optax.adamax puts eps inside the max; with eps far below float64 resolution of every
     # nonzero |g| the rules coincide (and both give 0 where g and u are 0).
     (
         "adamax-tiny-eps",
-        adamax(lr=0.02, b1=0.8, b2=0.9, eps=1e-30),
+        adamax(learning_rate=0.02, b1=0.8, b2=0.9, eps=1e-30),
         optax.adamax(0.02, 0.8, 0.9, eps=1e-30),
     ),
 ]

@@ -15,15 +15,15 @@ STEPS = 20
 
 # Non-default hyperparameters, modest enough for every rule to stay well-behaved on the task.
 HYPERPARAMS = {
-    "sgd": {"lr": 0.1},
-    "momentum": {"lr": 0.05, "gamma": 0.8},
-    "nesterov": {"lr": 0.05, "gamma": 0.8},
-    "smoothed_nesterov": {"lr": 0.05, "gamma": 0.8, "points": 3},
-    "adagrad": {"lr": 0.3, "eps": 1e-6},
-    "rmsprop": {"lr": 0.05, "gamma": 0.8, "eps": 1e-6},
-    "adadelta": {"gamma": 0.8, "eps": 1e-4, "initial_delta": 0.5, "lr": 0.7},
-    "adam": {"lr": 0.05, "b1": 0.8, "b2": 0.95, "eps": 1e-6, "eps_root": 1e-8},
-    "adamax": {"lr": 0.05, "b1": 0.8, "b2": 0.95, "eps": 1e-6},
+    "sgd": {"learning_rate": 0.1},
+    "momentum": {"learning_rate": 0.05, "momentum": 0.8},
+    "nesterov": {"learning_rate": 0.05, "momentum": 0.8},
+    "smoothed_nesterov": {"learning_rate": 0.05, "momentum": 0.8, "points": 3},
+    "adagrad": {"learning_rate": 0.3, "eps": 1e-6},
+    "rmsprop": {"learning_rate": 0.05, "decay": 0.8, "eps": 1e-6},
+    "adadelta": {"rho": 0.8, "eps": 1e-4, "initial_delta": 0.5, "learning_rate": 0.7},
+    "adam": {"learning_rate": 0.05, "b1": 0.8, "b2": 0.95, "eps": 1e-6, "eps_root": 1e-8},
+    "adamax": {"learning_rate": 0.05, "b1": 0.8, "b2": 0.95, "eps": 1e-6},
 }
 
 
@@ -100,7 +100,7 @@ def test_chain_clipping_really_acts_on_the_gradient():
     """One sgd step after clip_by_global_norm(c) is -lr * g * c / ||g|| when ||g|| > c."""
     params = {"a": jnp.array([3.0, 0.0]), "b": jnp.array([[4.0]])}
     grads = params  # global norm 5
-    opt = optax.chain(optax.clip_by_global_norm(1.0), make("sgd", lr=0.5))
+    opt = optax.chain(optax.clip_by_global_norm(1.0), make("sgd", learning_rate=0.5))
     updates, _ = jax.jit(opt.update)(grads, opt.init(params), params)
     np.testing.assert_allclose(updates["a"], [-0.5 * 3.0 / 5.0, 0.0], rtol=1e-6)
     np.testing.assert_allclose(updates["b"], [[-0.5 * 4.0 / 5.0]], rtol=1e-6)
@@ -110,11 +110,11 @@ def test_chain_clipping_really_acts_on_the_gradient():
 def test_traced_lr_under_jit_and_vmap_matches_concrete_lr(name, assert_trees_close):
     """A tuner's shape of use: lr is a traced array, here a batch of them under jit(vmap(...))."""
     params, loss = _task()
-    hyperparams = {k: v for k, v in HYPERPARAMS[name].items() if k != "lr"}
+    hyperparams = {k: v for k, v in HYPERPARAMS[name].items() if k != "learning_rate"}
     lrs = jnp.array([0.05, 0.2])
 
     def final_params(lr):
-        return _scanned_run(make(name, lr=lr, **hyperparams), params, loss, steps=5)[0]
+        return _scanned_run(make(name, learning_rate=lr, **hyperparams), params, loss, steps=5)[0]
 
     batched = jax.jit(jax.vmap(final_params))(lrs)
     # The same runs with lr a Python float, closed over (validated, folded in as a constant).
@@ -129,11 +129,13 @@ def test_gradient_through_the_updates_wrt_lr_matches_finite_difference(name, x64
     """A hyperoptimizer's shape of use: d(loss after 5 steps)/d(lr), in float64."""
     params, loss = _task()
     params = jax.tree.map(lambda x: x.astype(jnp.float64), params)
-    hyperparams = {k: v for k, v in HYPERPARAMS[name].items() if k != "lr"}
-    lr = HYPERPARAMS[name]["lr"]
+    hyperparams = {k: v for k, v in HYPERPARAMS[name].items() if k != "learning_rate"}
+    lr = HYPERPARAMS[name]["learning_rate"]
 
     def loss_after(lr):
-        return loss(_scanned_run(make(name, lr=lr, **hyperparams), params, loss, steps=5)[0])
+        return loss(
+            _scanned_run(make(name, learning_rate=lr, **hyperparams), params, loss, steps=5)[0]
+        )
 
     value_and_grad = jax.jit(jax.value_and_grad(loss_after))  # one compile: lr is always float64
     h = 1e-6
@@ -145,7 +147,7 @@ def test_gradient_through_the_updates_wrt_lr_matches_finite_difference(name, x64
 def test_inject_hyperparams_matches_the_plain_optimizer(
     grad_sequence, initial_params, run_updates, assert_trees_close
 ):
-    injected = optax.inject_hyperparams(momentum)(lr=0.05, gamma=0.8)
+    injected = optax.inject_hyperparams(momentum)(learning_rate=0.05, momentum=0.8)
     assert_trees_close(
         run_updates(injected, grad_sequence[:10], initial_params),
         run_updates(momentum(0.05, 0.8), grad_sequence[:10], initial_params),
@@ -163,10 +165,12 @@ def test_smoothed_nesterov_points_must_be_static_under_inject_hyperparams(assert
         return jax.jit(lambda s: opt.update(grad_fn(params), s, params, grad_fn=grad_fn)[0])(state)
 
     with pytest.raises(TypeError, match=r"static_args=\('points',\)"):
-        one_step(optax.inject_hyperparams(smoothed_nesterov)(lr=0.05, gamma=0.8, points=3))
+        one_step(
+            optax.inject_hyperparams(smoothed_nesterov)(learning_rate=0.05, momentum=0.8, points=3)
+        )
     static = optax.inject_hyperparams(smoothed_nesterov, static_args=("points",))
     assert_trees_close(
-        one_step(static(lr=0.05, gamma=0.8, points=3)),
+        one_step(static(learning_rate=0.05, momentum=0.8, points=3)),
         one_step(smoothed_nesterov(0.05, 0.8, points=3)),
         rtol=1e-6,
     )

@@ -5,8 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from l2l.config import ConfigError, TaskConfig, build_task, from_dict
-from l2l.tasks import SeparableQuadratic
+from l2l.config import ConfigError, from_dict
+from l2l.tasks import SeparableQuadratic, SeparableQuadraticConfig, TaskConfig
 
 
 def test_loss_and_gradient_by_hand():
@@ -20,7 +20,7 @@ def test_loss_and_gradient_by_hand():
 
 
 def test_sample_and_init_ranges():
-    task = build_task(TaskConfig(kind="separable_quadratic", dim=2))
+    task = SeparableQuadraticConfig(dim=2).build()
     assert isinstance(task, SeparableQuadratic) and task.dim == 2
     keys = jax.random.split(jax.random.key(1), 2000)
     s = np.asarray(jax.vmap(task.sample)(keys).s)

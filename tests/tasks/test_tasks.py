@@ -80,7 +80,7 @@ def test_mlp_minibatch_loss_matches_numpy(activation, act):
     assert [p["w"].shape for p in params] == [(12, 7), (7, 5), (5, 10)]
     assert all(float(jnp.abs(p["b"]).max()) == 0 for p in params)
     key = jax.random.key(4)
-    x, yb = task.minibatch(key)
+    x, _yb = task.minibatch(key)
     idx = np.asarray(jax.random.randint(key, (16,), 0, 40))
     np.testing.assert_array_equal(np.asarray(x), images[idx])
     np_params = jax.tree.map(lambda a: np.asarray(a, np.float64), params)

@@ -7,10 +7,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from l2l import learned, zero_machine
-from l2l.config import ConfigError, TaskConfig, build_task, from_dict, load
-from l2l.evaluate import BaselineConfig, instance_keys, run_optimizer
+from l2l import learned, tasks
+from l2l.config import ConfigError, from_dict, load
+from l2l.evaluate import BaselineConfig
+from l2l.experiments import zero_machine
 from l2l.optimizers import sgd
+from l2l.unroll import instance_keys, run_optimizer
 
 TINY = float(np.finfo(np.float32).tiny)
 
@@ -35,7 +37,7 @@ def test_statistics_by_hand():
 
 def test_sgd_curves_match_the_closed_form():
     # x_t = (1 - 2 s^2 lr)^t x_0 coordinatewise, so f_t = sum_i s_i^2 x_0i^2 (1 - 2 s_i^2 lr)^2t.
-    task = build_task(zero_machine.ZERO_MACHINE_TASK)
+    task = zero_machine.ZERO_MACHINE_TASK.build()
     keys = instance_keys(0, 1, 16)
     lr = 0.3
     curves = run_optimizer(sgd(lr), task, keys, 20).astype(np.float64)
@@ -48,7 +50,7 @@ def test_sgd_curves_match_the_closed_form():
 
 
 def test_tuning_picks_the_grid_point_by_each_rule():
-    task = build_task(zero_machine.ZERO_MACHINE_TASK)
+    task = zero_machine.ZERO_MACHINE_TASK.build()
     baseline = BaselineConfig("sgd", 0.01, 0.3, 3)
     rows = zero_machine.tune_for_zero_machine(
         baseline,
@@ -59,23 +61,23 @@ def test_tuning_picks_the_grid_point_by_each_rule():
         ("summed_loss", "log_final"),
     )
     # On [0.01, 0.055, 0.3] the largest rate converges fastest by either rule (all stable).
-    assert [r["hyperparams"]["lr"] for r in rows] == pytest.approx([0.3, 0.3])
+    assert [r["hyperparams"]["learning_rate"] for r in rows] == pytest.approx([0.3, 0.3])
     assert rows[1]["name"] == "sgd (tuned for log10 f_T)" and rows[0]["lr_at_grid_edge"]
 
 
 def test_config_file_loads_and_errors_speak(tmp_path):
-    cfg = load(zero_machine.ZeroMachineConfig, "configs/zero_machine_eval.yaml")
+    cfg = load(zero_machine.Config, "configs/zero_machine_eval.yaml")
     assert cfg.num_test == 1000 and cfg.steps == 20 and cfg.learned == ("zero-machine",)
     assert [b.name for b in cfg.baselines] == ["sgd", "nesterov", "rmsprop", "adam"]
     with pytest.raises(ConfigError, match="selection"):
-        from_dict(zero_machine.ZeroMachineConfig, {"selection": ["best"]})
+        from_dict(zero_machine.Config, {"selection": ["best"]})
 
 
 def test_shipped_zero_machine_reaches_it_on_200_held_out_instances():
     trained = learned.resolve("zero-machine")
     documented = trained.info["zero_machine"]
     assert documented["instances"] == 1000 and documented["reached"] >= 0.9
-    task = build_task(from_dict(TaskConfig, documented["task"]))
+    task = tasks.config_from_dict(documented["task"], legacy=True).build()
     keys = instance_keys(documented["seed"], 1, 200)
     curves = run_optimizer(learned.pretrained("zero-machine"), task, keys, 20)
     summary = zero_machine.zero_machine_summary(curves)
@@ -86,3 +88,22 @@ def test_shipped_zero_machine_reaches_it_on_200_held_out_instances():
     params = {"a": jnp.array([0.5]), "b": jnp.array([[-0.25]])}
     updates, _ = opt.update(params, opt.init(params))  # the gradient of 0.5 |theta|^2
     assert float(updates["a"][0]) < 0 < float(updates["b"][0, 0])
+
+
+def test_the_command_writes_its_report(tmp_path):
+    cfg = from_dict(
+        zero_machine.Config,
+        {
+            "num_tuning": 8,
+            "num_test": 16,
+            "baselines": [{"name": "sgd", "lr_min": 0.01, "lr_max": 0.3, "num_lrs": 3}],
+            "output_dir": str(tmp_path),
+        },
+    )
+    report = zero_machine.run(cfg, show_progress=False)
+    paths = zero_machine.write(report, tmp_path)
+    assert [p.name for p in paths] == ["results.json", "zero_machine.png", "config.yaml"]
+    names = [r["name"] for r in report.results]
+    assert names == ["zero-machine", "sgd", "sgd (tuned for log10 f_T)"]
+    assert report.results[0]["reached"] >= 0.9 > report.results[1]["reached"]
+    assert "| zero-machine | learned | " in zero_machine.summary(report)

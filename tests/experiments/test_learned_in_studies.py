@@ -1,4 +1,5 @@
-"""A saved learned optimizer goes through both studies from a config entry {kind: learned}."""
+"""A saved learned optimizer goes through both experiments (responses, surfaces) from a config
+entry {kind: learned}."""
 
 import jax
 import jax.numpy as jnp
@@ -9,15 +10,9 @@ import pytest
 from l2l import config as config_lib
 from l2l import learned
 from l2l.config import ConfigError
-from l2l.studies import (
-    OptimizerSpec,
-    ResponseFigureConfig,
-    ResponseStudyConfig,
-    SurfaceStudyConfig,
-    make_signals,
-    run_response_study,
-    run_surface_study,
-)
+from l2l.experiments import responses, surfaces
+from l2l.experiments.responses import ResponseFigureConfig, make_signals
+from l2l.experiments.specs import OptimizerSpec
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +30,9 @@ def test_learned_responses_equal_its_updates_fed_the_signal(saved):
     spec = OptimizerSpec(kind="learned", path=str(path))
     assert spec.display_label == "tiny"
     figure = ResponseFigureConfig(name="lstm", optimizers=(spec,))
-    cfg = ResponseStudyConfig(steps=25, signals=("rectangles",), figures=(figure,))
-    curve = run_response_study(cfg)["figures"]["lstm"][0]
-    assert curve["kind"] == "learned" and curve["label"] == "tiny"
+    cfg = responses.Config(steps=25, signals=("rectangles",), figures=(figure,))
+    curve = responses.run(cfg).figures["lstm"][0]
+    assert (curve.kind, curve.label, curve.optimizer) == ("learned", "tiny", str(path))
     # By hand: feed the transform the signal on a scalar parameter held at 0.
     signal = make_signals(("rectangles",), 25)["rectangles"]
     params = jnp.zeros(())
@@ -47,18 +42,18 @@ def test_learned_responses_equal_its_updates_fed_the_signal(saved):
     for g in signal:
         updates, state = update(jnp.asarray(g), state, params)
         expected.append(-float(updates))
-    np.testing.assert_allclose(curve["responses"]["rectangles"], expected, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(curve.responses["rectangles"], expected, rtol=1e-5, atol=1e-7)
     assert np.std(expected) > 1e-3  # It does respond.
 
 
 def test_learned_optimizer_races_like_applying_its_updates(saved):
     path, transform = saved
-    cfg = SurfaceStudyConfig(
+    cfg = surfaces.Config(
         surfaces=("simple_quad",),
         steps=8,
         optimizers=(OptimizerSpec(kind="learned", path=str(path), label="LSTM"),),
     )
-    entry = run_surface_study(cfg)["results"]["simple_quad"]["LSTM"]
+    entry = surfaces.run(cfg).races["simple_quad"]["LSTM"]
     w = jnp.asarray([-2.8, -2.5])
     state = transform.init(w)
     update = jax.jit(transform.update)
@@ -67,7 +62,7 @@ def test_learned_optimizer_races_like_applying_its_updates(saved):
         updates, state = update(2 * w, state, w)  # grad of x^2 + y^2
         w = optax.apply_updates(w, updates)
         expected.append(np.asarray(w))
-    np.testing.assert_allclose(entry["trajectory"], np.array(expected), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(entry.trajectory, np.array(expected), rtol=1e-5, atol=1e-6)
 
 
 def test_learned_entries_are_checked_when_the_config_loads(tmp_path, saved):
@@ -76,12 +71,12 @@ def test_learned_entries_are_checked_when_the_config_loads(tmp_path, saved):
     bad.write_text(f"figures: [{{name: a, optimizers: [{{kind: learned, path: {path}}}], "
                    "sweep: {lr: [0.1]}}]\n")  # fmt: skip
     with pytest.raises(ConfigError, match="no classic optimizer to sweep"):
-        config_lib.load(ResponseStudyConfig, bad)
+        config_lib.load(responses.Config, bad)
     bad.write_text(f"optimizers: [{{kind: learned, path: {path}, name: adam}}]\n")
     with pytest.raises(ConfigError, match="takes 'path'"):
-        config_lib.load(SurfaceStudyConfig, bad)
+        config_lib.load(surfaces.Config, bad)
     broken = tmp_path / "broken.l2l"
     broken.write_bytes(b"not msgpack at all")
     bad.write_text(f"optimizers: [{{kind: learned, path: {broken}}}]\n")
     with pytest.raises(ConfigError, match="optimizers.0.*broken.l2l"):
-        config_lib.load(SurfaceStudyConfig, bad)
+        config_lib.load(surfaces.Config, bad)

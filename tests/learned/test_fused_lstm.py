@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 from l2l import learned
-from l2l.learned import FeatureConfig, LSTMOptimizerConfig
-from l2l.meta import fused_lstm
+from l2l.learned import FeatureConfig, LSTMOptimizerConfig, fused_lstm
 
 
 def _run(optimizer, grads):

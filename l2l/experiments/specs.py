@@ -1,8 +1,9 @@
-"""An optimizer named in a study config: a classic one by name, or a saved learned one.
+"""An optimizer named in an experiment's config: a classic one by name, or a saved learned one.
 
-A study entry is a mapping with a ``kind``::
+Shared by the response curves (:mod:`l2l.experiments.responses`) and the races on surfaces
+(:mod:`l2l.experiments.surfaces`). An entry is a mapping with a ``kind``::
 
-    {kind: classic, name: adam, hyperparams: {lr: 0.25}, label: Adam}
+    {kind: classic, name: adam, hyperparams: {learning_rate: 0.25}, label: Adam}
     {kind: learned, path: runs/quadratic/optimizer.l2l, label: LSTM}   # a file or a zoo name
 
 Each kind keeps its own fields; a later kind (a hyperoptimizer stack) adds its fields and a branch
@@ -26,10 +27,12 @@ Number = int | float
 
 _FILE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
-# How a hyperparameter is written in legends and titles.
+# How a hyperparameter is written in legends and titles (the symbols of l2l.optimizers' docs).
 SYMBOLS = {
-    "lr": "η",
-    "gamma": "γ",
+    "learning_rate": "η",
+    "momentum": "γ",
+    "decay": "γ",
+    "rho": "ρ",
     "initial_delta": "D₀",
     "eps": "ε",
     "eps_root": "ε_root",
@@ -40,7 +43,7 @@ SYMBOLS = {
 
 
 def format_hyperparams(hyperparams: dict[str, Any]) -> str:
-    """``{'lr': 0.25, 'gamma': 0.9}`` -> ``'η=0.25, γ=0.9'``."""
+    """``{'learning_rate': 0.25, 'momentum': 0.9}`` -> ``'η=0.25, γ=0.9'``."""
     return ", ".join(f"{SYMBOLS.get(k, k)}={v:g}" for k, v in hyperparams.items())
 
 
@@ -54,7 +57,7 @@ def check_file_name(what: str, name: str) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class OptimizerSpec:
-    """One optimizer of a study.
+    """One optimizer of an experiment.
 
     ``kind: classic`` builds ``l2l.optimizers.make(name, **hyperparams)``; ``kind: learned`` loads
     a trained optimizer with ``l2l.learned.resolve(path)`` (a ``.l2l`` file, or a zoo name).

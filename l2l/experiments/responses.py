@@ -1,4 +1,4 @@
-r"""Response curves: what an optimizer emits when fed a fixed scalar "gradient" signal.
+r"""``l2l study responses``: what an optimizer emits when fed a fixed scalar "gradient" signal.
 
 The optimizer sees one scalar parameter and, at step :math:`t = 0, 1, \dots, T-1`, the gradient
 :math:`g_t = s(t)` of a fixed signal :math:`s`; we record the update :math:`\Delta\theta_t` it
@@ -10,8 +10,9 @@ Look-ahead optimizers (``nesterov``, ``smoothed_nesterov``) evaluate gradients a
 through the extra argument ``grad_fn``. Here the parameter is a scalar *position offset*: the
 parameter stays at :math:`\theta = 0` and ``grad_fn(p)`` returns the signal at the fractional
 position :math:`t + (\theta - p)`, linearly interpolated and 0 outside :math:`[0, T-1]`. Nesterov's
-look-ahead point is :math:`p = \theta - \gamma v_{t-1}`, so it reads :math:`s(t + \gamma v_{t-1})`:
-the velocity looks ahead along the signal (or back, where it is negative).
+look-ahead point is :math:`p = \theta - \gamma v_{t-1}` (:math:`\gamma` = ``momentum``), so it
+reads :math:`s(t + \gamma v_{t-1})`: the velocity looks ahead along the signal (or back, where it
+is negative).
 """
 
 from __future__ import annotations
@@ -28,8 +29,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from l2l.config import field, to_dict
-from l2l.studies.specs import Number, OptimizerSpec, check_file_name, format_hyperparams
+from l2l import plots
+from l2l.config import field, save, to_dict
+from l2l.experiments.specs import Number, OptimizerSpec, check_file_name, format_hyperparams
+
+DESCRIPTION = "feed optimizers fixed gradient signals and plot the steps they take"
 
 # --------------------------------------------------------------------------- signals
 
@@ -125,7 +129,7 @@ def response_curves(
     return curves
 
 
-# --------------------------------------------------------------------------- the study
+# --------------------------------------------------------------------------- the experiment
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,33 +180,45 @@ def _classic(name: str, label: str, **hyperparams) -> OptimizerSpec:
     return OptimizerSpec(name=name, hyperparams=hyperparams, label=label)
 
 
-GAMMAS = (0.25, 0.9, 0.975)
+# The decay factors swept: momentum's and Nesterov's gamma, RMSProp's decay, Adadelta's rho,
+# Adam's b1.
+DECAYS = (0.25, 0.9, 0.975)
 
 DEFAULT_FIGURES = (
     ResponseFigureConfig(
-        "momentum", (_classic("momentum", "Momentum", lr=0.25),), {"gamma": GAMMAS}
+        "momentum",
+        (_classic("momentum", "Momentum", learning_rate=0.25),),
+        {"momentum": DECAYS},
     ),
     ResponseFigureConfig(
-        "nesterov", (_classic("nesterov", "Nesterov", lr=0.25),), {"gamma": GAMMAS}
+        "nesterov",
+        (_classic("nesterov", "Nesterov", learning_rate=0.25),),
+        {"momentum": DECAYS},
     ),
     ResponseFigureConfig(
         "smoothed_nesterov",
-        (_classic("smoothed_nesterov", "Smoothed Nesterov", lr=0.25, points=4),),
-        {"gamma": GAMMAS},
+        (_classic("smoothed_nesterov", "Smoothed Nesterov", learning_rate=0.25, points=4),),
+        {"momentum": DECAYS},
     ),
     ResponseFigureConfig(
-        "adagrad", (_classic("adagrad", "Adagrad", lr=2.5),), {"eps": (1e-7, 0.1, 10.0)}
+        "adagrad",
+        (_classic("adagrad", "Adagrad", learning_rate=2.5),),
+        {"eps": (1e-7, 0.1, 10.0)},
     ),
     ResponseFigureConfig(
-        "rmsprop", (_classic("rmsprop", "RMSProp", lr=0.25, eps=1e-5),), {"gamma": GAMMAS}
+        "rmsprop",
+        (_classic("rmsprop", "RMSProp", learning_rate=0.25, eps=1e-5),),
+        {"decay": DECAYS},
     ),
     ResponseFigureConfig(
         "adadelta",
         (_classic("adadelta", "Adadelta", eps=1e-3),),
-        {"initial_delta": (0.0, 50.0), "gamma": GAMMAS},
+        {"initial_delta": (0.0, 50.0), "rho": DECAYS},
     ),
     ResponseFigureConfig(
-        "adam", (_classic("adam", "Adam", lr=0.25, b2=0.999, eps_root=1e-7),), {"b1": GAMMAS}
+        "adam",
+        (_classic("adam", "Adam", learning_rate=0.25, b2=0.999, eps_root=1e-7),),
+        {"b1": DECAYS},
     ),
 )
 
@@ -210,7 +226,7 @@ AUTO_SYMLOG_RATIO = 30.0
 
 
 @dataclasses.dataclass(frozen=True)
-class ResponseStudyConfig:
+class Config:
     """``l2l study responses``: each figure's optimizers fed each signal for ``steps`` steps."""
 
     steps: int = field(300, ge=2)
@@ -231,6 +247,38 @@ class ResponseStudyConfig:
             raise ValueError(f"figure names must differ (they name files): {repeated} repeat")
 
 
+ResponseStudyConfig = Config
+
+
+@dataclasses.dataclass
+class Curve:
+    """One optimizer (with one combination of the swept values) fed every signal.
+
+    ``group`` (which optimizer, and which values of all but the last swept key) and ``shade`` (the
+    index of the last swept key's value, and how many values it has) are what the figure turns
+    into a line style and a colour.
+    """
+
+    label: str
+    kind: str  # "classic" or "learned"
+    optimizer: str  # the classic optimizer's name, or the learned one's path
+    hyperparams: dict[str, Number]  # its fixed hyperparameters and the swept values
+    group: tuple[int, ...]
+    shade: tuple[int, int]
+    responses: dict[str, np.ndarray]  # signal name -> response -update_t, float32 (T,)
+
+    def to_json(self) -> dict:
+        return {
+            "label": self.label,
+            "kind": self.kind,
+            "optimizer": self.optimizer,
+            "hyperparams": dict(self.hyperparams),
+            "group": list(self.group),
+            "shade": list(self.shade),
+            "responses": {n: _json_numbers(r) for n, r in self.responses.items()},
+        }
+
+
 def _curve_label(spec: OptimizerSpec, combination: dict, several: bool) -> str:
     parts = [spec.display_label] if several or not combination else []
     if combination:
@@ -238,16 +286,12 @@ def _curve_label(spec: OptimizerSpec, combination: dict, several: bool) -> str:
     return " ".join(parts)
 
 
-def figure_curves(figure: ResponseFigureConfig, signals: Mapping[str, np.ndarray]) -> list[dict]:
-    """The curves of one figure: a list of {label, kind, optimizer, hyperparams, responses, ...}.
-
-    Besides the numbers each curve carries ``group`` (which optimizer, and which values of all but
-    the last swept key) and ``shade`` (the index of the last swept key's value), which the figure
-    turns into a line style and a colour.
-    """
+def figure_curves(figure: ResponseFigureConfig, signals: Mapping[str, np.ndarray]) -> list[Curve]:
+    """The curves of one figure: each classic optimizer once per swept combination, each learned
+    one once; the labels made unique (numbered) where two would be equal."""
     several = len(figure.optimizers) > 1
     keys = list(figure.sweep)
-    entries = []
+    curves, transforms = [], []
     for index, spec in enumerate(figure.optimizers):
         combinations = figure.combinations() if spec.kind == "classic" else [{}]
         for combination in combinations:
@@ -257,25 +301,26 @@ def figure_curves(figure: ResponseFigureConfig, signals: Mapping[str, np.ndarray
                 shades = len(figure.sweep[keys[-1]])
             else:
                 outer, shade, shades = [], 0, 1
-            entries.append(
-                {
-                    "label": _curve_label(spec, combination, several),
-                    "kind": spec.kind,
-                    "optimizer": spec.name if spec.kind == "classic" else spec.path,
-                    "hyperparams": {**spec.hyperparams, **combination},
-                    "group": [index, *outer],
-                    "shade": [shade, shades],
-                    "transform": spec.build(**combination),
-                }
+            curves.append(
+                Curve(
+                    label=_curve_label(spec, combination, several),
+                    kind=spec.kind,
+                    optimizer=spec.name if spec.kind == "classic" else spec.path,
+                    hyperparams={**spec.hyperparams, **combination},
+                    group=(index, *outer),
+                    shade=(shade, shades),
+                    responses={},
+                )
             )
-    labels = [e["label"] for e in entries]
+            transforms.append(spec.build(**combination))
+    labels = [c.label for c in curves]
     if len(set(labels)) != len(labels):  # e.g. two optimizers given one label
-        for i, entry in enumerate(entries):
-            entry["label"] = f"{i + 1}. {entry['label']}"
-    responses = response_curves({e["label"]: e.pop("transform") for e in entries}, signals)
-    for entry in entries:
-        entry["responses"] = responses[entry["label"]]
-    return entries
+        for i, curve in enumerate(curves):
+            curve.label = f"{i + 1}. {curve.label}"
+    responses = response_curves({c.label: t for c, t in zip(curves, transforms)}, signals)
+    for curve in curves:
+        curve.responses = responses[curve.label]
+    return curves
 
 
 def figure_title(figure: ResponseFigureConfig) -> str:
@@ -288,49 +333,65 @@ def figure_title(figure: ResponseFigureConfig) -> str:
     return figure.name
 
 
-def run_response_study(cfg: ResponseStudyConfig) -> dict:
-    """All figures' curves: {'config', 'signals': name -> array, 'figures': name -> curves}."""
+@dataclasses.dataclass
+class Report:
+    config: Config
+    signals: dict[str, np.ndarray]  # signal name -> g_t, float32 (T,)
+    figures: dict[str, list[Curve]]  # figure name -> its curves
+
+    def to_json(self) -> dict:
+        """Arrays as lists (non-finite values as null), ready for ``json.dump``."""
+        return {
+            "config": to_dict(self.config),
+            "signals": {n: _json_numbers(s) for n, s in self.signals.items()},
+            "figures": {
+                name: [c.to_json() for c in curves] for name, curves in self.figures.items()
+            },
+        }
+
+
+def run(cfg: Config, *, show_progress: bool = True) -> Report:
+    """Every figure's curves (a few seconds; no progress to show)."""
+    del show_progress
     signals = make_signals(cfg.signals, cfg.steps, cfg.seed)
     figures = {f.name: figure_curves(f, signals) for f in cfg.figures}
-    return {"config": to_dict(cfg), "signals": signals, "figures": figures}
+    return Report(cfg, signals, figures)
 
 
 def _json_numbers(array) -> list:
     return [float(f"{v:.7g}") if np.isfinite(v) else None for v in np.asarray(array, np.float64)]
 
 
-def report_to_json(report: dict) -> dict:
-    """The report with arrays as lists (non-finite values as null), ready for ``json.dump``."""
-    return {
-        "config": report["config"],
-        "signals": {n: _json_numbers(s) for n, s in report["signals"].items()},
-        "figures": {
-            name: [
-                {
-                    **{k: v for k, v in c.items() if k != "responses"},
-                    "responses": {n: _json_numbers(r) for n, r in c["responses"].items()},
-                }
-                for c in curves
-            ]
-            for name, curves in report["figures"].items()
-        },
-    }
+def summary(report: Report) -> str:
+    """One row per figure: how many curves, and the largest response |r_t| to any signal."""
+    cfg = report.config
+    lines = [
+        f"responses to {len(cfg.signals)} signals over {cfg.steps} steps",
+        "",
+        "| figure | curves | largest response |",
+        "|---|---:|---:|",
+    ]
+    for name, curves in report.figures.items():
+        values = np.abs(np.concatenate([r for c in curves for r in c.responses.values()]))
+        values = values[np.isfinite(values)]
+        peak = f"{values.max():.3g}" if values.size else "diverged"
+        lines.append(f"| {name} | {len(curves)} | {peak} |")
+    return "\n".join(lines)
 
 
-def write_response_study(report: dict, cfg: ResponseStudyConfig) -> list[Path]:
-    """Write ``responses.json`` and one ``<figure>.png`` per figure into ``cfg.output_dir``."""
-    from l2l.studies import figures as figures_lib
-
-    out = Path(cfg.output_dir)
+def write(report: Report, output_dir: str | Path) -> list[Path]:
+    """``responses.json``, one ``<figure>.png`` per figure and ``config.yaml``."""
+    cfg = report.config
+    out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     json_path = out / "responses.json"
-    json_path.write_text(json.dumps(report_to_json(report), indent=1, ensure_ascii=False))
+    json_path.write_text(json.dumps(report.to_json(), indent=1, ensure_ascii=False))
     paths = [json_path]
     for figure in cfg.figures:
         paths.append(
-            figures_lib.response_figure(
-                report["signals"],
-                report["figures"][figure.name],
+            plots.response_figure(
+                report.signals,
+                [dataclasses.asdict(c) for c in report.figures[figure.name]],
                 out / f"{figure.name}.png",
                 title=figure_title(figure),
                 titles=SIGNAL_TITLES,
@@ -338,4 +399,5 @@ def write_response_study(report: dict, cfg: ResponseStudyConfig) -> list[Path]:
                 symlog_ratio=AUTO_SYMLOG_RATIO,
             )
         )
+    paths.append(save(cfg, out / "config.yaml"))
     return paths

@@ -1,14 +1,11 @@
-"""Matplotlib figures. Each function takes the numbers (as written to JSON) and writes a PNG."""
+"""Loss curves of optimizers on held-out instances, one panel or several."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 
 def loss_curves(curves: dict[str, dict], path: str | Path, *, title: str = "", ax=None) -> Path:

@@ -1,4 +1,4 @@
-"""The zero-machine evaluation: how many runs reach float32's smallest normal number in 20 steps.
+"""``l2l zero-machine``: how many runs reach float32's smallest normal number in 20 steps.
 
 The problem is f(x) = sum_i (s_i x_i)^2 in 2 dimensions, s_i ~ U[0.5, 1.5], x_0 ~ U[-1, 1]^2
 (:class:`l2l.tasks.SeparableQuadratic`), 20 optimization steps in float32. The "zero machine" is
@@ -7,10 +7,10 @@ t in 1..20. From f(theta_0) ~ 0.3 that takes a factor of more than 100 per step 
 38 orders of magnitude, so an optimizer that depends on the scale of its inputs cannot do it.
 
 Every optimizer is run on the same held-out instances. The hand-designed baselines (SGD, RMSProp,
-Adam, Nesterov) are tuned by the foundation's protocol (:mod:`l2l.evaluate`: the learning rate of a
+Adam, Nesterov) are tuned by the protocol of :func:`l2l.evaluate.tune` (the learning rate of a
 log-spaced grid with the lowest mean summed loss on separate tuning instances); with
-``selection`` including ``log_final`` each is also tuned for the mean log10 of its final loss, a
-second row that gives it its best shot at the zero machine.
+``selection`` including ``log_final`` each is also tuned for the mean log10 of its final loss (the
+same loop with another score), a second row that gives it its best shot at the zero machine.
 
 Numbers reported per optimizer:
 
@@ -32,15 +32,14 @@ from typing import Literal
 
 import numpy as np
 
-from l2l.config import TaskConfig, build_task, field, to_dict
-from l2l.evaluate import (
-    TEST_SET,
-    TUNING_SET,
-    BaselineConfig,
-    instance_keys,
-    loss_curves,
-    run_optimizer,
-    summed_loss,
+from l2l import learned, plots
+from l2l.config import field, save, to_dict
+from l2l.evaluate import BaselineConfig, learned_label, mean_summed_loss, tune
+from l2l.tasks import SeparableQuadraticConfig, TaskConfig
+from l2l.unroll import TEST_SET, TUNING_SET, instance_keys, run_optimizer
+
+DESCRIPTION = (
+    "the zero-machine test: the fraction of runs reaching float32's tiny (1.18e-38) in 20 steps"
 )
 
 #: float32's smallest normal number, the zero machine.
@@ -50,22 +49,20 @@ LOG10_OF_ZERO = -149 * math.log10(2.0)
 #: log10 of float32's largest number: where a non-finite (diverged) loss enters the log10 mean.
 LOG10_OF_OVERFLOW = float(np.log10(np.finfo(np.float32).max))
 
-ZERO_MACHINE_TASK = TaskConfig(
-    kind="separable_quadratic", dim=2, scale_low=0.5, scale_high=1.5, init_scale=1.0
-)
+ZERO_MACHINE_TASK = SeparableQuadraticConfig(dim=2, scale_low=0.5, scale_high=1.5, init_scale=1.0)
 ZERO_MACHINE_BASELINES = (
     BaselineConfig("sgd", 1e-3, 1.0, 25),
-    BaselineConfig("nesterov", 1e-3, 1.0, 25, {"gamma": 0.9}),
-    BaselineConfig("rmsprop", 1e-3, 1.0, 25, {"gamma": 0.9}),
+    BaselineConfig("nesterov", 1e-3, 1.0, 25, {"momentum": 0.9}),
+    BaselineConfig("rmsprop", 1e-3, 1.0, 25, {"decay": 0.9}),
     BaselineConfig("adam", 1e-3, 1.0, 25),
 )
 
 
 @dataclasses.dataclass(frozen=True)
-class ZeroMachineConfig:
+class Config:
     """``l2l zero-machine``: the zero-machine evaluation of learned and tuned optimizers."""
 
-    task: TaskConfig = field(ZERO_MACHINE_TASK)  # noqa: RUF009 (a frozen, shared default)
+    task: TaskConfig = field(ZERO_MACHINE_TASK)
     steps: int = field(20, ge=1)
     num_tuning: int = field(128, ge=1, help="instances used to choose each baseline's lr")
     num_test: int = field(1000, ge=1, help="held-out instances every optimizer is reported on")
@@ -123,46 +120,55 @@ def zero_machine_summary(curves: np.ndarray) -> dict:
 # --------------------------------------------------------------------------- running
 
 
-def _selection_score(curves: np.ndarray, selection: str) -> float:
-    if selection == "summed_loss":
-        return float(np.mean(summed_loss(curves)))
+def mean_log10_final(curves: np.ndarray) -> float:
+    """A tuning score: the mean log10 of the final loss (see :func:`log10_losses`)."""
     return float(np.mean(log10_losses(curves)[:, -1]))
 
 
-def tune_for_zero_machine(baseline: BaselineConfig, task, tuning_keys, test_keys, steps, selection):
-    """Tune ``baseline``'s lr on the tuning instances under each rule of ``selection``; report
-    each chosen setting on the held-out instances."""
-    import jax
+SELECTION_SCORES = {"summed_loss": mean_summed_loss, "log_final": mean_log10_final}
 
-    fn = jax.jit(lambda t, k, lr: loss_curves(baseline.make, t, k, steps, lr))
-    tuning = [np.asarray(fn(task, tuning_keys, lr), np.float64) for lr in baseline.lr_grid]
+
+def tune_for_zero_machine(baseline: BaselineConfig, task, tuning_keys, test_keys, steps, selection):
+    """Tune ``baseline``'s learning rate on the tuning instances under each rule of ``selection``
+    (:func:`l2l.evaluate.tune` with that score); report each chosen setting on the held-out ones."""
     rows = []
     for rule in selection:
-        scores = [_selection_score(c, rule) for c in tuning]
-        best = int(np.nanargmin(np.where(np.isfinite(scores), scores, np.inf)))
-        lr = float(baseline.lr_grid[best])
-        curves = np.asarray(fn(task, test_keys, lr), np.float64)
+        tuned = tune(baseline, task, tuning_keys, test_keys, steps, score=SELECTION_SCORES[rule])
         name = baseline.name if rule == "summed_loss" else f"{baseline.name} (tuned for log10 f_T)"
         rows.append(
             {
                 "name": name,
                 "selection": rule,
-                "hyperparams": {"lr": lr, **baseline.hyperparams},
-                "lr_at_grid_edge": baseline.num_lrs > 1 and best in (0, baseline.num_lrs - 1),
-                **zero_machine_summary(curves),
+                "hyperparams": {"learning_rate": tuned.learning_rate, **baseline.hyperparams},
+                "lr_at_grid_edge": tuned.at_grid_edge,
+                **zero_machine_summary(tuned.test_curves),
             }
         )
     return rows
 
 
-def run(cfg: ZeroMachineConfig, *, show_progress: bool = True) -> dict:
+@dataclasses.dataclass
+class Report:
+    config: Config
+    results: list[dict]  # per optimizer: the numbers of zero_machine_summary, name, hyperparams
+    seconds: float
+
+    def to_json(self) -> dict:
+        return {
+            "config": to_dict(self.config),
+            "zero_machine": ZERO_MACHINE,
+            "log10_of_zero": LOG10_OF_ZERO,
+            "seconds": self.seconds,
+            "results": self.results,
+        }
+
+
+def run(cfg: Config, *, show_progress: bool = True) -> Report:
     """Evaluate every learned optimizer and tuned baseline of ``cfg`` on the same instances."""
     from tqdm.auto import tqdm
 
-    from l2l import learned
-
     start = time.perf_counter()
-    task = build_task(cfg.task)
+    task = cfg.task.build()
     tuning_keys = instance_keys(cfg.seed, TUNING_SET, cfg.num_tuning)
     test_keys = instance_keys(cfg.seed, TEST_SET, cfg.num_test)
     results = []
@@ -172,10 +178,9 @@ def run(cfg: ZeroMachineConfig, *, show_progress: bool = True) -> dict:
         for name in cfg.learned:
             trained = learned.resolve(name)
             curves = run_optimizer(trained.transform(), task, test_keys, cfg.steps)
-            label = Path(name).stem if name.endswith(".l2l") else name
             results.append(
                 {
-                    "name": label,
+                    "name": learned_label(name),
                     "learned": True,
                     "source": name,
                     "hyperparams": {},
@@ -191,13 +196,7 @@ def run(cfg: ZeroMachineConfig, *, show_progress: bool = True) -> dict:
                 )
             )
             bar.update(1)
-    return {
-        "config": to_dict(cfg),
-        "zero_machine": ZERO_MACHINE,
-        "log10_of_zero": LOG10_OF_ZERO,
-        "seconds": time.perf_counter() - start,
-        "results": results,
-    }
+    return Report(cfg, results, time.perf_counter() - start)
 
 
 # --------------------------------------------------------------------------- reporting
@@ -219,51 +218,24 @@ def format_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def plot(results: list[dict], path: str | Path, title: str = "") -> Path:
-    """log10 f against the step: the median and the 10-90% band of each optimizer, with the
-    zero machine (log10 1.18e-38) drawn as a line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for r in results:
-        steps = np.arange(len(r["log10_median"]))
-        label = f"{r['name']} ({r['reached']:.0%} reach)"
-        (line,) = ax.plot(steps, r["log10_median"], lw=2 if r.get("learned") else 1.2, label=label)
-        ax.fill_between(steps, r["log10_q10"], r["log10_q90"], color=line.get_color(), alpha=0.15)
-    ax.axhline(math.log10(ZERO_MACHINE), color="k", ls="--", lw=1)
-    ax.text(
-        len(results[0]["log10_median"]) - 1 if results else 1,
-        math.log10(ZERO_MACHINE) + 0.8,
-        "zero machine: float32 tiny = 1.18e-38",
-        fontsize=8,
-        ha="right",
-    )
-    ax.set_xlabel("step t")
-    ax.set_ylabel("log10 f(theta_t)  (0 drawn at log10 2^-149)")
-    ax.set_ylim(LOG10_OF_ZERO - 2, 2)
-    ax.set_title(title or "zero machine: median and 10-90% band")
-    ax.legend(fontsize=7, loc="lower left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+def summary(report: Report) -> str:
+    return f"{format_table(report.results)}\n\n{report.seconds:.1f}s"
 
 
-def write_report(report: dict, output_dir: str | Path) -> tuple[Path, Path]:
-    """Write ``results.json`` and ``zero_machine.png`` into ``output_dir``; return their paths."""
+def write(report: Report, output_dir: str | Path) -> list[Path]:
+    """``results.json``, ``zero_machine.png`` and ``config.yaml`` into ``output_dir``."""
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     json_path = out / "results.json"
-    json_path.write_text(json.dumps(report, indent=1))
-    cfg = report["config"]
-    png_path = plot(
-        report["results"],
+    json_path.write_text(json.dumps(report.to_json(), indent=1))
+    cfg = report.config
+    dim = getattr(cfg.task, "dim", "?")
+    png_path = plots.zero_machine(
+        report.results,
         out / "zero_machine.png",
-        f"f = sum (s_i x_i)^2, {cfg['task']['dim']}-d, {cfg['num_test']} held-out instances",
+        f"f = sum (s_i x_i)^2, {dim}-d, {cfg.num_test} held-out instances",
     )
-    return json_path, png_path
+    return [json_path, png_path, save(cfg, out / "config.yaml")]
+
+
+ZeroMachineConfig = Config

@@ -20,7 +20,8 @@ layers, then a linear output) with fewer, larger operations:
 - a *column* layout (:func:`apply_columns`): coordinates on the last, contiguous axis, gates and
   hidden units on the first. Then every gate is a contiguous block, the elementwise work runs over
   long vectors, and concatenating gate gradients is copying blocks. :mod:`l2l.meta.batch_unroll`
-  runs the network this way over the coordinates of a whole batch of task instances at once.
+  runs the network this way over the coordinates of a whole batch of task instances at once
+  (:func:`batched_update`, the fast path meta-training takes).
 
 ``matmul_dtype="bfloat16"`` rounds the matmul operands to bfloat16 and accumulates in float32; the
 carry and the gates stay in float32 (mixed precision as on TPUs and recent GPUs). The evaluated
@@ -37,7 +38,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from l2l import learned
+from l2l.learned.architectures import BatchedUpdate
+from l2l.learned.coordinatewise import LSTMOptimizerState, coordinatewise_optimizer
+from l2l.learned.features import make_features
 
 GATES = "ifog"  # the fused column order: the three sigmoid gates first, then the tanh candidate
 # None: the matmul runs in the dtype of the carry (float32, or float64 under jax.enable_x64).
@@ -57,7 +60,7 @@ class FusedWeights(NamedTuple):
     output_bias: jax.Array  # (1,)
 
 
-def fuse(meta_params, config: learned.LSTMOptimizerConfig) -> FusedWeights:
+def fuse(meta_params, config) -> FusedWeights:
     """Rearrange the flax parameters of ``config.network`` into :class:`FusedWeights`.
 
     Differentiable (concatenations only), so the meta-gradient flows back to ``meta_params``.
@@ -173,7 +176,7 @@ def _operands(xh, kernel, matmul_dtype):
 
 def fused_lstm_optimizer(
     meta_params,
-    config: learned.LSTMOptimizerConfig,
+    config,
     matmul_dtype: Literal["float32", "bfloat16"] = "float32",
 ) -> optax.GradientTransformationExtraArgs:
     """``learned.lstm_optimizer(meta_params, config)``, computed with fused gates (row layout).
@@ -183,9 +186,63 @@ def fused_lstm_optimizer(
     """
     dtype = matmul_dtype_of(matmul_dtype)
     weights = fuse(meta_params, config)
-    return learned.coordinatewise_optimizer(
+    return coordinatewise_optimizer(
         lambda carry, inputs: apply(weights, carry, inputs, dtype),
         config.network.initial_carry,
-        learned.make_features(config.features),
+        make_features(config.features),
         config.output_scale,
     )
+
+
+# --------------------------------------------------------------------------- whole batches
+
+
+def to_columns(lstm) -> tuple:
+    """((c, h) per layer, each (B, n, hidden)) -> each (hidden, B * n)."""
+    return jax.tree.map(lambda a: a.reshape(-1, a.shape[-1]).T, lstm)
+
+
+def from_columns(lstm, batch: int) -> tuple:
+    """The inverse of :func:`to_columns`."""
+    return jax.tree.map(lambda a: a.T.reshape(batch, -1, a.shape[0]), lstm)
+
+
+def batched_update(config, matmul_dtype: Literal["float32", "bfloat16"] = "float32"):
+    """The LSTM optimizer over the coordinates of a whole batch of instances at once.
+
+    The input features are applied per instance (``vmap``, so features of any kind, including ones
+    that look at all the coordinates of an instance, mean what they mean); the network, which is
+    coordinatewise by construction (each coordinate a row of its own, the weights shared), runs
+    once over all B x n coordinates in the column layout of :func:`apply_columns`. The update of
+    coordinate i is what :func:`l2l.learned.coordinatewise_optimizer` makes of it:
+
+        inputs, feature_state, scale = features.apply(g, feature_state)     (per instance)
+        out = LSTM(inputs)                                                  (all coordinates)
+        update = output_scale * scale * out; feature_state = features.observe(...) if any.
+
+    The state at the boundaries is exactly that of the vmapped transform
+    (:class:`l2l.learned.LSTMOptimizerState` with a leading instance axis).
+    """
+    dtype = matmul_dtype_of(matmul_dtype)
+    features = make_features(config.features)
+    output_scale = config.output_scale
+
+    def to_carry(opt_state):
+        return (to_columns(opt_state.lstm), opt_state.features, opt_state.count)
+
+    def step(weights, carry, flat_g):
+        lstm, feature_state, count = carry
+        inputs, feature_state, scale = jax.vmap(features.apply)(flat_g, feature_state)
+        inputs = inputs.astype(flat_g.dtype).reshape(-1, inputs.shape[-1]).T  # (k, B * n)
+        lstm, out = apply_columns(weights, lstm, inputs, dtype)
+        out = out.reshape(flat_g.shape)
+        update = output_scale * jax.vmap(jnp.multiply)(scale, out)
+        if features.observe is not None:
+            feature_state = jax.vmap(features.observe)(update, output_scale * out, feature_state)
+        return (lstm, feature_state, count + 1), update
+
+    def from_carry(carry, batch):
+        lstm, feature_state, count = carry
+        return LSTMOptimizerState(from_columns(lstm, batch), feature_state, count)
+
+    return BatchedUpdate(lambda meta_params: fuse(meta_params, config), to_carry, step, from_carry)

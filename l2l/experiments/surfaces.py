@@ -1,6 +1,7 @@
-r"""Races on 2-D surfaces: several optimizers from one start point, their paths over the contours.
+r"""``l2l study surfaces``: races on 2-D surfaces, several optimizers from one start point.
 
-Each optimizer runs on the surface :math:`f` as one jitted ``lax.scan``: at every step it gets
+Each optimizer runs on the surface :math:`f` as the library's one unroll loop
+(:func:`l2l.unroll.trajectory`, one jitted ``lax.scan``): at every step it gets
 :math:`g = \nabla f(w_t)` and the extra arguments ``value``, ``grad``, ``value_fn`` and
 ``grad_fn`` (so look-ahead optimizers such as ``nesterov`` evaluate the gradient at their own
 points, and ``w_t`` is the textbook iterate), and :math:`w_{t+1} = w_t + \Delta w_t`.
@@ -24,28 +25,42 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from l2l.config import field, to_dict
-from l2l.studies.specs import OptimizerSpec
-from l2l.tasks.surfaces import SURFACES, SurfaceFn, surface
+from l2l import plots, unroll
+from l2l.config import field, save, to_dict
+from l2l.experiments.specs import Number, OptimizerSpec
+from l2l.tasks.surfaces import SURFACES, Surface, SurfaceFn, surface
+
+DESCRIPTION = "race optimizers on 2-D test surfaces: paths over the contours, GIFs, final values"
 
 
-def _trajectory_fn(transform: optax.GradientTransformation, f: SurfaceFn, steps: int):
-    """start (2,) -> trajectory (steps + 1, 2), w_0 = start."""
-    if not isinstance(transform, optax.GradientTransformationExtraArgs):
-        transform = optax.with_extra_args_support(transform)
-    value_and_grad = jax.value_and_grad(f)
+@dataclasses.dataclass(frozen=True)
+class _FunctionTask:
+    """A bare function of a ``(2,)`` array as a task: no instances, ``loss = f(params)``."""
+
+    f: SurfaceFn
+
+    def sample(self, key: jax.Array) -> tuple:
+        del key
+        return ()
+
+    def init(self, key: jax.Array, instance: tuple = ()) -> jax.Array:
+        raise NotImplementedError("a bare function has no start point: race() is given one")
+
+    def loss(self, params: jax.Array, instance: tuple = (), key: jax.Array | None = None):
+        del instance, key
+        return self.f(params)
+
+
+def _path_fn(transform: optax.GradientTransformation, task, steps: int):
+    """start (2,) -> path (steps + 1, 2), row 0 = start: :func:`l2l.unroll.trajectory`."""
 
     def run(start):
-        def step(carry, _):
-            w, state = carry
-            value, grad = value_and_grad(w)
-            updates, state = transform.update(
-                grad, state, w, value=value, grad=grad, value_fn=f, grad_fn=jax.grad(f)
-            )
-            w = optax.apply_updates(w, updates)
-            return (w, state), w
-
-        _, path = jax.lax.scan(step, (start, transform.init(start)), length=steps)
+        state = unroll.UnrollState(
+            params=start, opt_state=transform.init(start), step=jnp.zeros((), jnp.int32)
+        )
+        _, _, path = unroll.trajectory(
+            transform, task, (), state, jax.random.key(0), steps, lambda s: s.params
+        )
         return jnp.concatenate([start[None], path])
 
     return run
@@ -69,7 +84,7 @@ def race(
       label -> float32 array (steps + 1, 2), or (n, steps + 1, 2) for a batch of starts; row 0
       is the start point. A diverged run shows as non-finite rows.
     """
-    f = surface(f) if isinstance(f, str) else f
+    task = Surface(name=f) if isinstance(f, str) else _FunctionTask(f)
     start = jnp.asarray(start, jnp.float32)
     if start.shape[-1:] != (2,) or start.ndim > 2:
         raise ValueError(
@@ -77,7 +92,7 @@ def race(
         )
     paths = {}
     for label, transform in transforms.items():
-        run = _trajectory_fn(transform, f, steps)
+        run = _path_fn(transform, task, steps)
         paths[label] = np.asarray(jax.jit(jax.vmap(run) if start.ndim == 2 else run)(start))
     return paths
 
@@ -90,25 +105,25 @@ def values_along(f: SurfaceFn | str, paths: np.ndarray) -> np.ndarray:
     return np.asarray(jax.jit(jax.vmap(f))(flat)).reshape(points.shape[:-1])
 
 
-# --------------------------------------------------------------------------- the study
+# --------------------------------------------------------------------------- the experiment
 
 
 def _classic(name: str, label: str, **hyperparams) -> OptimizerSpec:
     return OptimizerSpec(name=name, hyperparams=hyperparams, label=label)
 
 
-# The classic race (PyTorch's names: Adadelta lr 100, rho 0.95 is our gamma, D_0 = 0).
+# The classic race (PyTorch's settings: Adadelta lr 100, rho 0.95, D_0 = 0).
 CLASSIC_RACE = (
-    _classic("nesterov", "Nesterov", lr=0.01, gamma=0.9),
-    _classic("rmsprop", "RMSProp", lr=0.25, gamma=0.9, eps=1e-6),
-    _classic("adadelta", "Adadelta", lr=100.0, gamma=0.95, eps=1e-6, initial_delta=0.0),
-    _classic("adagrad", "Adagrad", lr=1.0, eps=1e-6),
-    _classic("adam", "Adam", lr=0.25, b1=0.9, b2=0.999, eps=1e-8),
+    _classic("nesterov", "Nesterov", learning_rate=0.01, momentum=0.9),
+    _classic("rmsprop", "RMSProp", learning_rate=0.25, decay=0.9, eps=1e-6),
+    _classic("adadelta", "Adadelta", learning_rate=100.0, rho=0.95, eps=1e-6, initial_delta=0.0),
+    _classic("adagrad", "Adagrad", learning_rate=1.0, eps=1e-6),
+    _classic("adam", "Adam", learning_rate=0.25, b1=0.9, b2=0.999, eps=1e-8),
 )
 
 
 @dataclasses.dataclass(frozen=True)
-class SurfaceStudyConfig:
+class Config:
     """``l2l study surfaces``: race ``optimizers`` on each surface; PNG per surface, GIFs, JSON.
 
     ``animate`` names the surfaces that also get an animated GIF (``all``: every one; empty: none).
@@ -152,26 +167,71 @@ class SurfaceStudyConfig:
         return self.surfaces if "all" in self.animate else self.animate
 
 
-def run_surface_study(cfg: SurfaceStudyConfig) -> dict:
-    """{'config', 'results': surface -> label -> {trajectory, values, final_value, ...}}."""
+SurfaceStudyConfig = Config
+
+
+@dataclasses.dataclass
+class Race:
+    """One optimizer's run on one surface."""
+
+    kind: str  # "classic" or "learned"
+    optimizer: str  # the classic optimizer's name, or the learned one's path
+    hyperparams: dict[str, Number]
+    trajectory: np.ndarray  # (steps + 1, 2) float32, row 0 the start; non-finite once diverged
+    values: np.ndarray  # (steps + 1,) f along the trajectory
+
+    @property
+    def final_position(self) -> np.ndarray:
+        return self.trajectory[-1]
+
+    @property
+    def final_value(self) -> float:
+        return float(self.values[-1])
+
+    def to_json(self) -> dict:
+        return {
+            "kind": self.kind,
+            "optimizer": self.optimizer,
+            "hyperparams": dict(self.hyperparams),
+            "trajectory": _json_numbers(self.trajectory),
+            "values": _json_numbers(self.values),
+            "final_position": _json_numbers(self.final_position),
+            "final_value": _json_numbers(self.final_value),
+        }
+
+
+@dataclasses.dataclass
+class Report:
+    config: Config
+    races: dict[str, dict[str, Race]]  # surface name -> optimizer label -> its race
+
+    def to_json(self) -> dict:
+        """Arrays as lists (non-finite values as null), ready for ``json.dump``."""
+        results = {
+            name: {label: r.to_json() for label, r in per_surface.items()}
+            for name, per_surface in self.races.items()
+        }
+        return {"config": to_dict(self.config), "results": results}
+
+
+def run(cfg: Config, *, show_progress: bool = True) -> Report:
+    """Every optimizer of ``cfg`` raced on every surface (a few seconds; no progress to show)."""
+    del show_progress
     transforms = {o.display_label: o.build() for o in cfg.optimizers}
-    results = {}
+    races = {}
     for name in cfg.surfaces:
         paths = race(transforms, name, cfg.start, cfg.steps)
-        results[name] = {}
-        for spec in cfg.optimizers:
-            label = spec.display_label
-            values = values_along(name, paths[label])
-            results[name][label] = {
-                "kind": spec.kind,
-                "optimizer": spec.name if spec.kind == "classic" else spec.path,
-                "hyperparams": dict(spec.hyperparams),
-                "trajectory": paths[label],
-                "values": values,
-                "final_position": paths[label][-1],
-                "final_value": float(values[-1]),
-            }
-    return {"config": to_dict(cfg), "results": results}
+        races[name] = {
+            spec.display_label: Race(
+                kind=spec.kind,
+                optimizer=spec.name if spec.kind == "classic" else spec.path,
+                hyperparams=dict(spec.hyperparams),
+                trajectory=paths[spec.display_label],
+                values=values_along(name, paths[spec.display_label]),
+            )
+            for spec in cfg.optimizers
+        }
+    return Report(cfg, races)
 
 
 def _json_numbers(array):
@@ -186,58 +246,43 @@ def _json_numbers(array):
     return clean(out)
 
 
-def report_to_json(report: dict) -> dict:
-    """The report with arrays as lists (non-finite values as null), ready for ``json.dump``."""
-    results = {
-        name: {
-            label: {
-                k: _json_numbers(v) if isinstance(v, (np.ndarray, float)) else v
-                for k, v in entry.items()
-            }
-            for label, entry in per_surface.items()
-        }
-        for name, per_surface in report["results"].items()
-    }
-    return {"config": report["config"], "results": results}
-
-
-def format_race_table(report: dict) -> str:
+def summary(report: Report) -> str:
     """A markdown table: final f (and final position) of every optimizer on every surface."""
-    labels = list(next(iter(report["results"].values())))
+    labels = list(next(iter(report.races.values())))
     lines = ["| surface | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
-    for name, per_surface in report["results"].items():
+    for name, per_surface in report.races.items():
         cells = []
         for label in labels:
-            entry = per_surface[label]
-            x, y = entry["final_position"]
-            if np.isfinite(entry["final_value"]):
-                cells.append(f"{entry['final_value']:.3g} at ({x:.2f}, {y:.2f})")
+            r = per_surface[label]
+            x, y = r.final_position
+            if np.isfinite(r.final_value):
+                cells.append(f"{r.final_value:.3g} at ({x:.2f}, {y:.2f})")
             else:
                 cells.append("diverged")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def write_surface_study(report: dict, cfg: SurfaceStudyConfig) -> list[Path]:
-    """Write ``races.json``, ``<surface>.png`` (+ ``.gif``) and ``overview.png``; return paths."""
-    from l2l.studies import figures as figures_lib
-
-    out = Path(cfg.output_dir)
+def write(report: Report, output_dir: str | Path) -> list[Path]:
+    """``races.json``, ``<surface>.png`` (+ ``.gif``), ``overview.png`` and ``config.yaml``."""
+    cfg = report.config
+    out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     json_path = out / "races.json"
-    json_path.write_text(json.dumps(report_to_json(report), indent=1, ensure_ascii=False))
+    json_path.write_text(json.dumps(report.to_json(), indent=1, ensure_ascii=False))
     paths = [json_path]
-    for name, per_surface in report["results"].items():
-        trajectories = {label: e["trajectory"] for label, e in per_surface.items()}
+    trajectories = {
+        name: {label: r.trajectory for label, r in per_surface.items()}
+        for name, per_surface in report.races.items()
+    }
+    for name, per_surface in trajectories.items():
         common = {"title": name, "xlim": cfg.xlim, "ylim": cfg.ylim}
-        paths.append(
-            figures_lib.race_figure(SURFACES[name], trajectories, out / f"{name}.png", **common)
-        )
+        paths.append(plots.race_figure(SURFACES[name], per_surface, out / f"{name}.png", **common))
         if name in cfg.animated_surfaces:
             paths.append(
-                figures_lib.race_animation(
+                plots.race_animation(
                     SURFACES[name],
-                    trajectories,
+                    per_surface,
                     out / f"{name}.gif",
                     **common,
                     fps=cfg.fps,
@@ -245,17 +290,11 @@ def write_surface_study(report: dict, cfg: SurfaceStudyConfig) -> list[Path]:
                     dpi=cfg.gif_dpi,
                 )
             )
-    races = {
-        name: {label: e["trajectory"] for label, e in per_surface.items()}
-        for name, per_surface in report["results"].items()
-    }
+    surfaces = {n: SURFACES[n] for n in trajectories}
     paths.append(
-        figures_lib.race_overview(
-            {n: SURFACES[n] for n in races},
-            races,
-            out / "overview.png",
-            xlim=cfg.xlim,
-            ylim=cfg.ylim,
+        plots.race_overview(
+            surfaces, trajectories, out / "overview.png", xlim=cfg.xlim, ylim=cfg.ylim
         )
     )
+    paths.append(save(cfg, out / "config.yaml"))
     return paths

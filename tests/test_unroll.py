@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from l2l.meta import unroll as unroll_lib
+from l2l import unroll as unroll_lib
 from l2l.tasks import MLPClassifier, Quadratic
 
 

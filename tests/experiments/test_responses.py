@@ -1,6 +1,5 @@
-"""Response curves: the signals, closed-form responses, the look-ahead reading, the study."""
+"""Response curves: the signals, closed-form responses, the look-ahead reading, the experiment."""
 
-import dataclasses
 import json
 import math
 
@@ -11,18 +10,18 @@ from PIL import Image
 
 from l2l import config as config_lib
 from l2l.config import ConfigError
-from l2l.optimizers import adagrad, adam, momentum, nesterov, smoothed_nesterov
-from l2l.studies import (
+from l2l.experiments import responses
+from l2l.experiments.responses import (
+    SIGNAL_TITLES,
     SIGNALS,
-    OptimizerSpec,
+    Config,
     ResponseFigureConfig,
-    ResponseStudyConfig,
     make_signals,
     read_signal,
     response_curves,
-    run_response_study,
-    write_response_study,
 )
+from l2l.experiments.specs import OptimizerSpec
+from l2l.optimizers import adagrad, adam, momentum, nesterov, smoothed_nesterov
 
 # --------------------------------------------------------------------------- signals
 
@@ -90,7 +89,8 @@ def test_adagrad_on_a_constant_signal(signals, eps):
 
 
 def test_adam_on_a_constant_signal_is_lr(signals):
-    """Bias correction makes m_hat = v_hat = 1 for g = 1: response = lr / (sqrt(1 + eps_root) + eps)."""
+    """Bias correction makes m_hat = v_hat = 1 for g = 1:
+    response = lr / (sqrt(1 + eps_root) + eps)."""
     opt = adam(0.25, b1=0.9, b2=0.999, eps_root=1e-7)
     response = response_curves({"a": opt}, {"s": signals["saturation"]})["a"]["s"]
     # float32: 1 - 0.999^t carries a relative rounding error of ~1e-5 at small t.
@@ -141,55 +141,59 @@ def test_any_optax_transform_goes_through(signals):
         np.testing.assert_allclose(curves["clipped"][name], np.clip(signal, -0.5, 0.5), atol=1e-7)
 
 
-# --------------------------------------------------------------------------- the study
+# --------------------------------------------------------------------------- the experiment
 
 
 def test_the_yaml_config_is_the_embedded_default():
-    assert (
-        config_lib.load(ResponseStudyConfig, "configs/study_responses.yaml")
-        == ResponseStudyConfig()
-    )
+    assert config_lib.load(Config, "configs/study_responses.yaml") == Config()
+    assert responses.ResponseStudyConfig is Config
 
 
 def test_study_sweeps_the_cartesian_product_and_writes_figures_and_json(tmp_path):
     figure = ResponseFigureConfig(
         name="adadelta",
         optimizers=(OptimizerSpec(name="adadelta", hyperparams={"eps": 1e-3}, label="Adadelta"),),
-        sweep={"initial_delta": (0.0, 50.0), "gamma": (0.25, 0.9)},
+        sweep={"initial_delta": (0.0, 50.0), "rho": (0.25, 0.9)},
     )
-    cfg = ResponseStudyConfig(
-        steps=30, signals=("saturation",), figures=(figure,), output_dir=str(tmp_path)
-    )
-    report = run_response_study(cfg)
-    curves = report["figures"]["adadelta"]
-    assert [c["label"] for c in curves] == [
-        "D₀=0, γ=0.25", "D₀=0, γ=0.9", "D₀=50, γ=0.25", "D₀=50, γ=0.9",
+    cfg = Config(steps=30, signals=("saturation",), figures=(figure,), output_dir=str(tmp_path))
+    report = responses.run(cfg, show_progress=False)
+    curves = report.figures["adadelta"]
+    assert [c.label for c in curves] == [
+        "D₀=0, ρ=0.25", "D₀=0, ρ=0.9", "D₀=50, ρ=0.25", "D₀=50, ρ=0.9",
     ]  # fmt: skip
-    # First step from g = 1: E_1 = 1 - gamma, s_1 = sqrt(D_0 + eps) / sqrt(E_1 + eps).
+    assert [(c.group, c.shade) for c in curves] == [
+        ((0, 0), (0, 2)), ((0, 0), (1, 2)), ((0, 1), (0, 2)), ((0, 1), (1, 2)),
+    ]  # fmt: skip
+    # First step from g = 1: E_1 = 1 - rho, s_1 = sqrt(D_0 + eps) / sqrt(E_1 + eps).
     for c in curves:
-        d0, gamma = c["hyperparams"]["initial_delta"], c["hyperparams"]["gamma"]
-        first = math.sqrt(d0 + 1e-3) / math.sqrt(1 - gamma + 1e-3)
-        assert c["responses"]["saturation"][0] == pytest.approx(first, rel=1e-5)
-    paths = write_response_study(report, cfg)
-    assert [p.name for p in paths] == ["responses.json", "adadelta.png"]
+        d0, rho = c.hyperparams["initial_delta"], c.hyperparams["rho"]
+        first = math.sqrt(d0 + 1e-3) / math.sqrt(1 - rho + 1e-3)
+        assert c.responses["saturation"][0] == pytest.approx(first, rel=1e-5)
+    paths = responses.write(report, cfg.output_dir)
+    assert [p.name for p in paths] == ["responses.json", "adadelta.png", "config.yaml"]
     with Image.open(paths[1]) as image:
         assert image.format == "PNG" and image.size[0] > 400
+    assert config_lib.load(Config, paths[2]) == cfg
     written = json.loads(paths[0].read_text())
     assert written["signals"]["saturation"][:3] == [1.0, 1.0, 1.0]
     assert written["figures"]["adadelta"][3]["hyperparams"] == {
-        "eps": 1e-3, "initial_delta": 50.0, "gamma": 0.9,
+        "eps": 1e-3, "initial_delta": 50.0, "rho": 0.9,
     }  # fmt: skip
+    assert written["figures"]["adadelta"][3]["shade"] == [1, 2]
     np.testing.assert_allclose(
         written["figures"]["adadelta"][3]["responses"]["saturation"],
-        curves[3]["responses"]["saturation"],
+        curves[3].responses["saturation"],
         rtol=1e-6,
     )
+    peak = max(np.abs(c.responses["saturation"]).max() for c in curves)
+    table = responses.summary(report)
+    assert f"| adadelta | 4 | {peak:.3g} |" in table, table
 
 
 def _load(tmp_path, text):
     path = tmp_path / "study.yaml"
     path.write_text(text)
-    return config_lib.load(ResponseStudyConfig, path)
+    return config_lib.load(Config, path)
 
 
 @pytest.mark.parametrize(
@@ -206,11 +210,11 @@ def _load(tmp_path, text):
         ),
         (
             "figures: [{name: a, optimizers: [{name: adam}], sweep: {gama: [0.5]}}]\n",
-            ["figures.0", "no hyperparameter 'gama'", "It accepts: lr, b1"],
+            ["figures.0", "no hyperparameter 'gama'", "It accepts: learning_rate, b1"],
         ),
         (
-            "figures: [{name: a, optimizers: [{name: momentum}], sweep: {gamma: [1.5]}}]\n",
-            ["figures.0", "`gamma` = 1.5 is out of range"],
+            "figures: [{name: a, optimizers: [{name: momentum}], sweep: {momentum: [1.5]}}]\n",
+            ["figures.0", "`momentum` = 1.5 is out of range"],
         ),
         ("signals: [spikes, sawtooth]\n", ["unknown signal 'sawtooth'", "uneven_sawtooth"]),
         (
@@ -228,7 +232,4 @@ def test_config_errors_say_what_is_known(tmp_path, text, expected):
 
 
 def test_every_signal_has_a_title():
-    from l2l.studies.responses import SIGNAL_TITLES
-
     assert set(SIGNAL_TITLES) == set(SIGNALS)
-    assert dataclasses.is_dataclass(ResponseStudyConfig)

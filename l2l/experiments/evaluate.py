@@ -1,0 +1,190 @@
+"""``l2l evaluate``: tune the classic baselines and compare them, with any learned optimizers, on
+held-out instances; with ``settings``, once per setting of a generalization study (the baselines
+re-tuned for each, the learned optimizers not retrained)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Literal
+
+from l2l import learned, plots
+from l2l.config import field, save, to_dict
+from l2l.evaluate import DEFAULT_BASELINES, BaselineConfig, Comparison, Result, compare
+from l2l.tasks import QuadraticConfig, TaskConfig
+
+DESCRIPTION = "tune the classic baselines and compare optimizers on held-out instances"
+
+
+@dataclasses.dataclass(frozen=True)
+class SettingConfig:
+    """One panel of a generalization study: the config's task and horizon with a few changes
+    (each must be a field of the task's kind, e.g. ``activation`` for ``mlp``)."""
+
+    name: str
+    steps: int | None = field(None, ge=1)
+    hidden_sizes: tuple[int, ...] | None = None
+    activation: Literal["sigmoid", "tanh", "relu"] | None = None
+    distribution: Literal["normal", "uniform"] | None = None
+
+    def task(self, task: TaskConfig) -> TaskConfig:
+        changes = {
+            k: getattr(self, k)
+            for k in ("hidden_sizes", "activation", "distribution")
+            if getattr(self, k) is not None
+        }
+        missing = [k for k in changes if not hasattr(task, k)]
+        if missing:
+            raise ValueError(
+                f"setting {self.name!r} changes {missing[0]!r}, which task kind {task.kind!r} "
+                "does not have"
+            )
+        return dataclasses.replace(task, **changes)
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """``l2l evaluate``: tune baselines (and compare learned optimizers) on held-out instances."""
+
+    task: TaskConfig = field(QuadraticConfig())
+    steps: int = field(100, ge=1)
+    num_tuning: int = field(128, ge=1, help="instances used to choose each baseline's lr")
+    num_test: int = field(256, ge=1, help="held-out instances every optimizer is reported on")
+    seed: int = field(0, ge=0)
+    baselines: tuple[BaselineConfig, ...] = field(DEFAULT_BASELINES)
+    learned: tuple[str, ...] = field(
+        (), help="learned optimizers to compare: zoo names or .l2l files"
+    )
+    settings: tuple[SettingConfig, ...] = field((), help="several panels (generalization studies)")
+    output_dir: str = "runs/quadratic_baselines"
+
+    def __post_init__(self):
+        if not self.baselines and not self.learned:
+            raise ValueError("nothing to evaluate: give at least one baseline or learned optimizer")
+        for setting in self.settings:
+            setting.task(self.task)  # names a change the task kind cannot take
+        for name in self.learned:  # an unknown zoo name fails now, not after the tuning
+            if not learned.zoo.is_path(name):
+                learned.zoo.pretrained_path(name)
+
+
+EvaluateConfig = Config
+
+
+@dataclasses.dataclass
+class Panel:
+    """One comparison: the whole config's, or one setting's."""
+
+    name: str | None  # the setting's name; None without settings
+    comparison: Comparison
+
+
+@dataclasses.dataclass
+class Report:
+    config: Config
+    panels: list[Panel]
+    seconds: float
+
+    @property
+    def comparison(self) -> Comparison:
+        """The one comparison of a config without settings."""
+        return self.panels[0].comparison
+
+    def to_json(self) -> dict:
+        def panel_json(p: Panel) -> dict:
+            c = p.comparison
+            cfg = {
+                "task": c.task,
+                "steps": c.steps,
+                "num_tuning": c.num_tuning,
+                "num_test": c.num_test,
+                "seed": c.seed,
+            }
+            return {"config": cfg, "results": [r.to_json() for r in c.results]}
+
+        if self.config.settings:
+            panels = [{"name": p.name, **panel_json(p)} for p in self.panels]
+            return {"config": to_dict(self.config), "settings": panels}
+        return {"config": to_dict(self.config), "results": panel_json(self.panels[0])["results"]}
+
+
+def run(cfg: Config, *, show_progress: bool = True) -> Report:
+    import time
+
+    start = time.perf_counter()
+    settings = cfg.settings or (None,)
+    panels = []
+    for setting in settings:
+        comparison = compare(
+            cfg.task if setting is None else setting.task(cfg.task),
+            baselines=cfg.baselines,
+            learned_optimizers=cfg.learned,
+            steps=cfg.steps if setting is None or setting.steps is None else setting.steps,
+            seed=cfg.seed,
+            num_tuning=cfg.num_tuning,
+            num_test=cfg.num_test,
+            show_progress=show_progress,
+        )
+        panels.append(Panel(None if setting is None else setting.name, comparison))
+    return Report(cfg, panels, time.perf_counter() - start)
+
+
+def settings_table(report: Report) -> str:
+    """One row per setting: each learned optimizer's ratio to that setting's best tuned baseline."""
+    first = report.panels[0].comparison
+    names = [r.name for r in first.results if r.learned]
+    lines = [
+        "| setting | best tuned baseline (mean summed loss) | "
+        + " | ".join(f"{n} (ratio)" for n in names)
+        + " |",
+        "|---|---|" + "---|" * len(names),
+    ]
+    for panel in report.panels:
+        c = panel.comparison
+        by_name = {r.name: r for r in c.results}
+        if c.baselines:
+            best = c.best_baseline()
+            ratios = c.ratios_to_best_baseline()
+            lr = best.hyperparams["learning_rate"]
+            baseline = f"{best.name} {lr:.3g}: {best.mean_summed_loss:.4g}"
+            cells = [f"{by_name[n].mean_summed_loss:.4g} ({ratios[n]:.3f})" for n in names]
+        else:  # learned optimizers only: no ratio to give
+            baseline = "–"
+            cells = [f"{by_name[n].mean_summed_loss:.4g} (–)" for n in names]
+        lines.append(f"| {panel.name} | {baseline} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def summary(report: Report) -> str:
+    if not report.config.settings:
+        return report.comparison.table()
+    parts = [f"{p.name}:\n{p.comparison.table()}" for p in report.panels]
+    if report.config.learned:
+        parts.append(settings_table(report))
+    return "\n\n".join(parts) + f"\n\n{report.seconds:.1f}s"
+
+
+def _curves(results: list[Result]) -> dict[str, dict]:
+    return {r.name: r.to_json() for r in results}
+
+
+def write(report: Report, output_dir: str | Path, *, title: str | None = None) -> list[Path]:
+    """``results.json``, ``loss_curves.png`` (one panel per setting) and ``config.yaml``."""
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    json_path = out / "results.json"
+    json_path.write_text(json.dumps(report.to_json(), indent=1))
+    cfg = report.config
+    title = title or f"{cfg.task.kind} task, {cfg.num_test} held-out instances"
+    if cfg.settings:
+        panels = {
+            f"{p.name} ({p.comparison.steps} steps)": _curves(p.comparison.results)
+            for p in report.panels
+        }
+        png = plots.loss_curve_panels(panels, out / "loss_curves.png", title=title)
+    else:
+        png = plots.loss_curves(
+            _curves(report.comparison.results), out / "loss_curves.png", title=title
+        )
+    return [json_path, png, save(cfg, out / "config.yaml")]
