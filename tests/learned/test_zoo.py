@@ -12,6 +12,19 @@ def test_zoo_lists_the_shipped_optimizers():
     assert "quadratic-lstm" in learned.zoo_names()
 
 
+# Cross-CPU drift, measured by recomputing the documented runs under XLA flags that change float
+# rounding the way another CPU does (--xla_cpu_max_isa=AVX|SSE4_2, vector widths 128/512,
+# fast math, no fusion emitters, optimization level 0) and in float64. The learned optimizer on
+# quadratics is chaotic: a few instances move by up to 18 % and the mean of 256 by up to 0.4 %
+# (another AMD EPYC computed 91.67 against the documented 91.92), so its mean cannot be held to
+# 0.1 %. The median over instances of the per-instance relative difference moved at most 1.7e-4
+# in every setting, while damage to the optimizer (its output weights scaled by 0.97..1.1, or
+# 3 % noise on its weights) moves it by 1.4e-3 to 3.5e-2: that is the check.
+QUADRATIC_MEDIAN_RTOL = 1e-3  # measured drift <= 1.7e-4; output x0.98 moves it 1.4e-3
+QUADRATIC_MEAN_RTOL = 1e-2  # measured drift <= 3.9e-3; output x0.8 moves it 8e-2
+NESTEROV_RTOL = 1e-4  # measured drift <= 1.4e-7; learning rate 1 % off moves it 8e-3
+
+
 def test_quadratic_lstm_reproduces_its_documented_held_out_result():
     trained = learned.resolve("quadratic-lstm")
     held_out = trained.info["held_out"]
@@ -22,30 +35,36 @@ def test_quadratic_lstm_reproduces_its_documented_held_out_result():
     ours = evaluate.summed_loss(
         unroll.run_optimizer(learned.pretrained("quadratic-lstm"), task, keys, 100)
     )
-    documented = held_out["mean_summed_loss"]
-    learned_label = next(iter(held_out["ratio_to_best_baseline"]))
-    np.testing.assert_allclose(np.mean(ours), documented[learned_label], rtol=1e-3)
+    documented = np.asarray(held_out["summed_losses"]["quadratic-lstm"])
+    assert documented.shape == ours.shape == (256,)
+    assert abs(np.median(ours / documented - 1)) <= QUADRATIC_MEDIAN_RTOL
+    mean = held_out["mean_summed_loss"]["quadratic-lstm"]
+    np.testing.assert_allclose(np.mean(ours), mean, rtol=QUADRATIC_MEAN_RTOL)
     # Its documented edge over the tuned Nesterov (the best baseline), recomputed here.
     assert held_out["best_baseline"] == "nesterov"
-    lr = trained.info.get("nesterov_lr", 0.01)
-    base = evaluate.summed_loss(unroll.run_optimizer(nesterov(lr, 0.9), task, keys, 100))
-    np.testing.assert_allclose(np.mean(base), documented["nesterov"], rtol=1e-3)
+    base = evaluate.summed_loss(unroll.run_optimizer(nesterov(0.01, 0.9), task, keys, 100))
+    np.testing.assert_allclose(
+        np.mean(base), held_out["mean_summed_loss"]["nesterov"], rtol=NESTEROV_RTOL
+    )
     assert np.mean(ours) / np.mean(base) < 0.7
 
 
 # The MNIST optimizers: (name, documented held-out setting, its documented ratio to the best
 # tuned baseline is at most this). mnist-lstm's held-out result is its closing comparison on the
 # base setting; the beyond-the-paper ones document the ReLU panel of configs/mnist_generalization.
+# rtol: measured cross-CPU drift of the four runs (as above) at most 1.5e-3 for mnist-lstm (5.5e-5
+# without fast math) and 4.9e-6 for the moments optimizers; 0.1 % noise on the weights moves them
+# by at least 7.4e-3 and 1.6e-3.
 MNIST_ZOO = [
-    ("mnist-lstm", "log_sign", ("mlp", (20,), "sigmoid"), 0.8),
-    ("mnist-mix-lstm", "moments", ("mlp", (20,), "relu"), 1.16),  # documented 1.150: misses 1.0
-    ("mnist-moments-lstm", "moments", ("mlp", (20,), "relu"), 1.0),
+    ("mnist-lstm", "log_sign", ("mlp", (20,), "sigmoid"), 0.8, 4e-3),
+    ("mnist-mix-lstm", "moments", ("mlp", (20,), "relu"), 1.16, 2e-4),  # documented 1.150
+    ("mnist-moments-lstm", "moments", ("mlp", (20,), "relu"), 1.0, 2e-4),
 ]
 
 
-@pytest.mark.parametrize(("name", "features", "task", "max_ratio"), MNIST_ZOO)
+@pytest.mark.parametrize(("name", "features", "task", "max_ratio", "rtol"), MNIST_ZOO)
 def test_mnist_optimizers_reproduce_their_documented_first_held_out_runs(
-    name, features, task, max_ratio
+    name, features, task, max_ratio, rtol
 ):
     """Each MNIST optimizer's first four documented held-out runs, recomputed, and its ratio."""
     from pathlib import Path
@@ -63,7 +82,7 @@ def test_mnist_optimizers_reproduce_their_documented_first_held_out_runs(
     ours = evaluate.summed_loss(
         unroll.run_optimizer(trained.transform(), task_cfg.build(), keys, held_out["steps"])
     )
-    np.testing.assert_allclose(ours, held_out["first_summed_losses"][name], rtol=2e-3)
+    np.testing.assert_allclose(ours, held_out["first_summed_losses"][name], rtol=rtol)
     best = held_out["mean_summed_loss"][held_out["best_baseline"]]
     ratio = held_out["ratio_to_best_baseline"][name]
     assert ratio == pytest.approx(held_out["mean_summed_loss"][name] / best)
