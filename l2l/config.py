@@ -133,7 +133,8 @@ def _merge(base: dict, top: dict) -> dict:
 def apply_overrides(data: dict, overrides: typing.Sequence[str], *, source: str = "") -> dict:
     """Return a copy of ``data`` with each ``dotted.key=value`` override set (value parsed as YAML).
 
-    A numeric path component indexes a list (``baselines.0.lr_min=1e-3``).
+    A numeric path component indexes a list (``baselines.0.lr_min=1e-3``). Setting a section's
+    ``kind`` to another kind empties the section first (``task.kind=mlp task.data_dir=...``).
     """
     data = _deep_copy(data)
     for item in overrides:
@@ -154,6 +155,8 @@ def apply_overrides(data: dict, overrides: typing.Sequence[str], *, source: str 
         if isinstance(node, list):
             node[_index(node, last, key, source)] = value
         else:
+            if last == "kind" and node.get("kind", value) != value:
+                node.clear()  # another kind: the default kind's keys do not apply to it
             node[last] = value
     return data
 

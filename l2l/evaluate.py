@@ -11,6 +11,7 @@ reported on a separate *held-out* set of instances, the same instances for every
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import warnings
 from collections.abc import Callable, Sequence
@@ -107,6 +108,21 @@ Score = Callable[[np.ndarray], float]
 # --------------------------------------------------------------------------- tuning
 
 
+# One compiled function per optimizer and horizon, reused across grids, panels and comparisons
+# (the task and the instances are arguments, so every task of one structure shares it).
+@functools.cache
+def _baseline_curves(name: str, hyperparams: tuple, steps: int):
+    def make(learning_rate):
+        return optimizers.make(name, learning_rate=learning_rate, **dict(hyperparams))
+
+    return jax.jit(lambda t, k, lr: loss_curves(make, t, k, steps, lr))
+
+
+@functools.cache
+def _learned_curves(config: learned.LearnedOptimizerConfig, steps: int):
+    return jax.jit(lambda t, k, mp: loss_curves(config.optimizer, t, k, steps, mp))
+
+
 class Tuned(NamedTuple):
     """What :func:`tune` chose and how the choice does on the held-out instances."""
 
@@ -129,7 +145,7 @@ def tune(
 ) -> Tuned:
     """Choose ``baseline``'s learning rate on the tuning instances by ``score``; run the chosen
     one on the held-out instances. One compiled function serves the whole grid."""
-    fn = jax.jit(lambda t, k, lr: loss_curves(baseline.make, t, k, steps, lr))
+    fn = _baseline_curves(baseline.name, tuple(sorted(baseline.hyperparams.items())), steps)
     scores = []
     for lr in baseline.lr_grid:
         value = score(np.asarray(fn(task, tuning_keys, lr), np.float64))
@@ -223,7 +239,10 @@ def learned_label(name_or_path: str) -> str:
 def evaluate_learned(name_or_path: str, task, test_keys, steps: int) -> Result:
     """A saved learned optimizer (zoo name or file) on the held-out instances; no tuning."""
     trained = learned.resolve(name_or_path)
-    fn = jax.jit(lambda t, k, mp: loss_curves(trained.config.optimizer, t, k, steps, mp))
+    try:
+        fn = _learned_curves(trained.config, steps)
+    except TypeError:  # an architecture config that cannot be hashed: compile it unshared
+        fn = jax.jit(lambda t, k, mp: loss_curves(trained.config.optimizer, t, k, steps, mp))
     curves = np.asarray(fn(task, test_keys, trained.meta_params))
     return Result(
         name=learned_label(name_or_path),

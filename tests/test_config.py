@@ -215,6 +215,9 @@ def test_a_section_of_another_kind_replaces_the_default_section_under_overrides(
     assert cfg.task.kind == "mlp" and cfg.task.hidden_sizes == (7,) and cfg.task.batch_size == 16
     cfg = config_lib.load(EvaluateConfig, overrides=["task.dim=3"])
     assert cfg.task == QuadraticConfig(dim=3)
+    # Switching the kind by an override drops the default kind's keys.
+    cfg = config_lib.load(EvaluateConfig, overrides=["task.kind=mlp", "task.data_dir=/data"])
+    assert cfg.task.kind == "mlp" and cfg.task.data_dir == "/data" and cfg.task.split == "train"
 
 
 def test_field_defaults_are_not_shared_between_instances():

@@ -73,7 +73,7 @@ def make_trainer(
     ``jax.sharding.Mesh``; default: :func:`l2l.meta.distributed.make_mesh` per
     ``cfg.distributed``); ``init`` then returns a state laid out on it. Without ``jit`` the
     functions are plain (for tests and for composing into other transformations).
-    ``scan_unroll`` is passed to the unroll's ``lax.scan`` (see :func:`l2l.meta.unroll.unroll`).
+    ``scan_unroll`` is passed to the unroll's ``lax.scan`` (see :func:`l2l.unroll.unroll`).
     """
     opt_cfg = cfg.optimizer
     meta_opt = cfg.meta_optimizer.make(cfg.meta_steps)
