@@ -8,9 +8,12 @@ from typing import ClassVar, Literal
 
 import optax
 
+from l2l._suggest import did_you_mean
 from l2l.config import field
 from l2l.learned import LearnedOptimizerConfig, LSTMOptimizerConfig
 from l2l.meta.distributed import DistributedConfig
+from l2l.meta.estimators import ESTIMATORS
+from l2l.meta.objectives import OBJECTIVES
 from l2l.tasks import QuadraticConfig, TaskConfig
 
 
@@ -50,11 +53,11 @@ class MetaTrainConfig:
     truncation: int = field(20, ge=1, help="optimizee steps per meta-step (truncated BPTT)")
     batch_size: int = field(128, ge=1, help="task instances per meta-step (vmapped)")
     meta_steps: int = field(3000, ge=1, help="meta-steps (truncations) in all")
-    objective: Literal["sum", "final", "log_sum", "log_final"] = "sum"
+    objective: str = field("sum", help="a name in l2l.meta.objectives.OBJECTIVES")
     second_derivatives: bool = False  # tbptt only: ES and PES see the whole function anyway
     # The meta-gradient estimator (l2l.meta.estimators): truncated backpropagation, Persistent
     # Evolution Strategies (unbiased over the horizon), or truncated antithetic ES.
-    estimator: Literal["tbptt", "pes", "es"] = "tbptt"
+    estimator: str = "tbptt"
     es_sigma: float = field(0.01, gt=0, help="std of the (P)ES perturbations of the meta-params")
     es_pairs: int = field(1, ge=1, help="antithetic pairs of (P)ES particles per task instance")
     # Speed and memory (same meta-gradient either way): recompute each optimizee step in the
@@ -75,6 +78,16 @@ class MetaTrainConfig:
     distributed: DistributedConfig = field(DistributedConfig())
 
     def __post_init__(self):
+        if self.objective not in OBJECTIVES:
+            raise ValueError(
+                f"objective: unknown {self.objective!r}.{did_you_mean(self.objective, OBJECTIVES)}"
+                f" Known: {', '.join(sorted(OBJECTIVES))}"
+            )
+        if self.estimator not in ESTIMATORS:
+            raise ValueError(
+                f"estimator: unknown {self.estimator!r}.{did_you_mean(self.estimator, ESTIMATORS)}"
+                f" Known: {', '.join(sorted(ESTIMATORS))}"
+            )
         if self.horizon % self.truncation:
             raise ValueError(
                 f"horizon ({self.horizon}) must be a multiple of truncation ({self.truncation})"

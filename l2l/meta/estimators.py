@@ -1,4 +1,6 @@
-"""Evolution-strategies estimates of the meta-gradient: antithetic ES and Persistent ES.
+"""Meta-gradient estimators, interchangeable behind one signature (:class:`Estimator`), registered
+in :data:`ESTIMATORS` by the name a config's ``estimator:`` gives: truncated backpropagation
+(``tbptt``) and two evolution strategies, antithetic ES (``es``) and Persistent ES (``pes``).
 
 Truncated backpropagation (the trainer's default, ``estimator: tbptt``) differentiates each
 truncation of U steps on its own: the effect of the meta-parameters theta on the state a truncation
@@ -25,13 +27,13 @@ L_j^- are their meta-objectives on this truncation (the same instance and miniba
   is an unbiased estimate of the gradient of the smoothed meta-loss of the whole horizon, which
   tends to the true one as sigma -> 0.
 
-Everything here is for one task instance; the trainer ``vmap``s it over the batch.
+:func:`antithetic_gradient` is for one task instance; the ES estimators ``vmap`` it over the batch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
@@ -92,3 +94,94 @@ def antithetic_gradient(
     weight = (objectives[:pairs] - objectives[pairs:]) / (2 * sigma**2 * pairs)
     gradient = jax.tree.map(lambda x: jnp.tensordot(weight.astype(x.dtype), x, axes=1), xi)
     return gradient, Particles(unroll, xi if persistent else ()), objectives, losses
+
+
+# --------------------------------------------------------------------------- the registry
+
+
+class Truncation(NamedTuple):
+    """What an estimator may run of the current truncation (built by the meta-step).
+
+    ``batch(meta_params, unroll, instances, streams) -> (mean objective, (unroll, losses))``:
+    the truncation of the whole batch, differentiable with respect to ``meta_params`` (the
+    architecture's fast path); ``one(meta_params, instance, ustate, stream) -> (objective, ustate,
+    losses)``: the truncation of one instance (``vmap`` it for a batch).
+    """
+
+    batch: Callable
+    one: Callable
+
+
+class Estimator(Protocol):
+    """A meta-gradient estimator: what it carries per task instance, and the estimate.
+
+    ``start(ustate, meta_params) -> (unroll, extra)``: at the start of a horizon, from one
+    instance's fresh unroll state, what the estimator carries for that instance (its unroll
+    state(s), and anything else, e.g. PES's accumulated perturbations; ``()`` if nothing).
+    ``gradient(truncation, meta_params, unroll, extra, instances, streams, key) -> (gradient,
+    (unroll, extra), mean objective, losses)``: the estimate for one truncation of the batch, and
+    what carries to the next truncation (no gradient flows across the boundary).
+    """
+
+    def start(self, ustate: Any, meta_params: Any) -> tuple[Any, Any]: ...
+
+    def gradient(
+        self, truncation: Truncation, meta_params, unroll, extra, instances, streams, key
+    ) -> tuple[Any, tuple[Any, Any], jax.Array, jax.Array]: ...
+
+
+class TruncatedBackprop(NamedTuple):
+    """``tbptt``: the exact gradient of each truncation's objective, the state it starts from taken
+    as a constant (biased towards short horizons; memory grows with the truncation)."""
+
+    def start(self, ustate, meta_params):
+        del meta_params
+        return ustate, ()
+
+    def gradient(self, truncation, meta_params, unroll, extra, instances, streams, key):
+        del extra, key
+        (loss, (unroll, losses)), grads = jax.value_and_grad(truncation.batch, has_aux=True)(
+            meta_params, unroll, instances, streams
+        )
+        return grads, (jax.lax.stop_gradient(unroll), ()), loss, losses
+
+
+class AntitheticES(NamedTuple):
+    """``es`` (``persistent=False``) and ``pes`` (``persistent=True``): see the module docstring."""
+
+    sigma: float
+    pairs: int
+    persistent: bool
+
+    def start(self, ustate, meta_params):
+        particles = start(ustate, meta_params, self.pairs, self.persistent)
+        return particles.unroll, particles.accumulated
+
+    def gradient(self, truncation, meta_params, unroll, extra, instances, streams, key):
+        def one(instance, particle_states, accumulated, stream, k):
+            def run(mp, ustate):
+                return truncation.one(mp, instance, ustate, stream)
+
+            return antithetic_gradient(
+                run,
+                meta_params,
+                Particles(particle_states, accumulated),
+                k,
+                sigma=self.sigma,
+                persistent=self.persistent,
+            )
+
+        keys = jax.random.split(key, jax.tree.leaves(streams)[0].shape[0])
+        grads, particles, objectives, losses = jax.vmap(one)(
+            instances, unroll, extra, streams, keys
+        )
+        grads = jax.tree.map(lambda g: jnp.mean(g, axis=0), grads)
+        return grads, (particles.unroll, particles.accumulated), jnp.mean(objectives), losses
+
+
+#: name -> factory ``(es_sigma, es_pairs) -> Estimator``; a new estimator registers here.
+ESTIMATORS: dict[str, Callable[[float, int], Estimator]] = {
+    "tbptt": lambda sigma, pairs: TruncatedBackprop(),
+    "es": lambda sigma, pairs: AntitheticES(sigma, pairs, persistent=False),
+    "pes": lambda sigma, pairs: AntitheticES(sigma, pairs, persistent=True),
+}

@@ -79,8 +79,7 @@ def make_trainer(
     meta_opt = cfg.meta_optimizer.make(cfg.meta_steps)
     objective = OBJECTIVES[cfg.objective]
     base_key = jax.random.key(cfg.seed)
-    with_particles = cfg.estimator != "tbptt"
-    persistent = cfg.estimator == "pes"
+    estimator = estimators.ESTIMATORS[cfg.estimator](cfg.es_sigma, cfg.es_pairs)
     if jit and mesh is None:
         mesh = distributed.make_mesh(cfg.batch_size, cfg.distributed.devices)
 
@@ -101,12 +100,7 @@ def make_trainer(
         states = jax.vmap(lambda i, k: unroll_lib.start(optimizer, task, i, k))(
             instances, keys[:, 1]
         )
-        perturbation = ()
-        if with_particles:
-            particles = jax.vmap(
-                lambda s: estimators.start(s, meta_params, cfg.es_pairs, persistent)
-            )(states)
-            states, perturbation = particles.unroll, particles.accumulated
+        states, perturbation = jax.vmap(lambda s: estimator.start(s, meta_params))(states)
         batch = (states, instances, jax.random.key_data(keys[:, 2]), perturbation)
         if sharded:  # inside the jitted step: the new batch is laid out like the old one
             batch = jax.lax.with_sharding_constraint(batch, distributed.batch_sharded(mesh))
@@ -133,10 +127,10 @@ def make_trainer(
         # Distinct buffers for every leaf: the jitted step donates its input state.
         return jax.tree.map(jnp.array, state)
 
-    def truncation(optimizer, instance, ustate, stream):
+    def truncation(meta_params, instance, ustate, stream):
         """One truncation of one optimizee: (meta-objective, carried state, losses)."""
         ustate, losses = unroll_lib.unroll(
-            optimizer,
+            unroll_optimizer(meta_params),
             task,
             instance,
             ustate,
@@ -148,15 +142,15 @@ def make_trainer(
         )
         return objective(losses), ustate, losses
 
-    def meta_loss(meta_params, state: MetaState):
+    def batch_truncation(meta_params, unroll, instances, stream_keys):
         # The whole batch in one scan, the LSTM over all its coordinates at once (batch_unroll).
         ustates, losses = batch_unroll.unroll(
             meta_params,
             opt_cfg,
             task,
-            state.instances,
-            state.unroll,
-            jax.vmap(jax.random.wrap_key_data)(state.stream_keys),
+            instances,
+            unroll,
+            jax.vmap(jax.random.wrap_key_data)(stream_keys),
             cfg.truncation,
             stop_gradient_inputs=not cfg.second_derivatives,
             remat=cfg.remat,
@@ -165,32 +159,20 @@ def make_trainer(
         )
         return jnp.mean(jax.vmap(objective)(losses)), (ustates, losses)
 
+    def meta_loss(meta_params, state: MetaState):
+        """The mean meta-objective of the current truncation (what ``tbptt`` differentiates)."""
+        return batch_truncation(meta_params, state.unroll, state.instances, state.stream_keys)
+
     def gradient(meta_params, state: MetaState, key):
-        if not with_particles:
-            (loss, (ustates, losses)), grads = jax.value_and_grad(meta_loss, has_aux=True)(
-                meta_params, state
-            )
-            return grads, (jax.lax.stop_gradient(ustates), ()), loss, losses
-
-        def one(instance, unroll_states, accumulated, stream, k):
-            def run(mp, ustate):
-                return truncation(unroll_optimizer(mp), instance, ustate, stream)
-
-            return estimators.antithetic_gradient(
-                run,
-                meta_params,
-                estimators.Particles(unroll_states, accumulated),
-                k,
-                sigma=cfg.es_sigma,
-                persistent=persistent,
-            )
-
-        keys = jax.random.split(key, cfg.batch_size)
-        grads, particles, objectives, losses = jax.vmap(one)(
-            state.instances, state.unroll, state.perturbation, state.stream_keys, keys
+        return estimator.gradient(
+            estimators.Truncation(batch_truncation, truncation),
+            meta_params,
+            state.unroll,
+            state.perturbation,
+            state.instances,
+            state.stream_keys,
+            key,
         )
-        grads = jax.tree.map(lambda g: jnp.mean(g, axis=0), grads)
-        return grads, (particles.unroll, particles.accumulated), jnp.mean(objectives), losses
 
     def step(state: MetaState):
         new_horizon = state.step % cfg.truncations_per_horizon == 0

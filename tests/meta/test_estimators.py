@@ -11,6 +11,7 @@ a z-test; the random draws are seeded, so the test is deterministic.
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from l2l import meta as meta_lib
 from l2l.learned import FeatureConfig, LSTMOptimizerConfig
@@ -148,3 +149,25 @@ def test_pes_accumulates_the_perturbations_and_es_does_not():
         np.testing.assert_allclose(objectives[:2] - objectives[2:], diff, rtol=1e-5)
         expected_w = jnp.tensordot(diff, xi["w"], axes=1) / (2 * 0.01 * 2)
         np.testing.assert_allclose(grad["w"], expected_w, rtol=1e-5)
+
+
+def test_a_registered_estimator_is_what_the_meta_step_uses(monkeypatch):
+    """An estimator is one object behind one signature, registered by name: here truncated
+    backprop with its estimate doubled, which the meta-step must return doubled."""
+
+    class Doubled(estimators.TruncatedBackprop):
+        def gradient(self, *args):
+            grads, carried, loss, losses = super().gradient(*args)
+            return jax.tree.map(lambda g: 2 * g, grads), carried, loss, losses
+
+    monkeypatch.setitem(estimators.ESTIMATORS, "doubled", lambda sigma, pairs: Doubled())
+    key = jax.random.key(0)
+    plain = meta_lib.make_trainer(tiny_config(), Quadratic(dim=2), jit=False)
+    doubled = meta_lib.make_trainer(tiny_config(estimator="doubled"), Quadratic(dim=2), jit=False)
+    state = plain.init()
+    g1, _, loss1, _ = plain.gradient(state.meta_params, state, key)
+    g2, _, loss2, _ = doubled.gradient(state.meta_params, doubled.init(), key)
+    np.testing.assert_allclose(_flat(g2), 2 * _flat(g1), rtol=1e-6)
+    assert float(loss1) == float(loss2)
+    with pytest.raises(ValueError, match="estimator: unknown 'pse'. Did you mean 'pes'"):
+        tiny_config(estimator="pse")
