@@ -59,6 +59,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(err: Exception) -> str:
+    """An error's message on one line: its first line (what was wrong) and, for a longer message
+    (e.g. every mirror a download tried), its last (what to do)."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    if len(lines) <= 1:
+        return lines[0] if lines else type(err).__name__
+    return f"{lines[0]} {lines[-1]}"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # A first positional of the form key=value is an override of the embedded default.
@@ -80,10 +89,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         paths = module.write(report, cfg.output_dir)
     except ConfigError as err:
-        print(f"l2l {name}: config error: {err}", file=sys.stderr)
+        print(f"l2l {name}: config error: {_one_line(err)}", file=sys.stderr)
         return 2
     except L2LError as err:
-        print(f"l2l {name}: error: {err}", file=sys.stderr)
+        print(f"l2l {name}: error: {_one_line(err)}", file=sys.stderr)
         return 2
     print(module.summary(report))
     out = paths[0].parent

@@ -76,3 +76,13 @@ def test_every_experiment_has_the_face_the_command_reads():
 def test_unknown_subcommands_are_refused():
     with pytest.raises(SystemExit):
         cli.main(["study", "races"])
+
+
+def test_a_long_message_is_cut_to_what_was_wrong_and_what_to_do():
+    from l2l._errors import L2LError
+
+    err = L2LError(
+        "files missing in d: a, b.\n  a: mirror 1 failed\n  a: mirror 2 failed\nPut them in d."
+    )
+    assert cli._one_line(err) == "files missing in d: a, b. Put them in d."
+    assert cli._one_line(L2LError("one line")) == "one line"
