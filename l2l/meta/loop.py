@@ -4,6 +4,7 @@ saved as a trained-optimizer file), and checkpoints it resumes from after a cras
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -61,7 +62,7 @@ def train(
     ckpt_path = out / CHECKPOINT
     cfg_path = out / "config.yaml"
     if ckpt_path.exists() and resume and cfg_path.exists():
-        saved = config_lib.load(type(cfg), cfg_path)
+        saved = _saved_run(cfg_path)
         if not same_run(saved, cfg):
             raise ConfigError(
                 f"{out}: holds a checkpoint of a different config ({cfg_path}); use another "
@@ -179,3 +180,15 @@ def _info(cfg: MetaTrainConfig, step: int, score: float) -> dict:
         "validation_mean_summed_loss": score,
         "config": to_dict(cfg),
     }
+
+
+def _saved_run(path: Path) -> MetaTrainConfig:
+    """The :class:`MetaTrainConfig` part of a run's saved config (a subclass, e.g. the one of
+    ``l2l meta-train``, adds fields that do not decide whether a run may resume)."""
+    import yaml
+
+    data = yaml.safe_load(path.read_text()) or {}
+    own = {f.name for f in dataclasses.fields(MetaTrainConfig)}
+    return config_lib.from_dict(
+        MetaTrainConfig, {k: v for k, v in data.items() if k in own}, source=str(path)
+    )

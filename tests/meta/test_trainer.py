@@ -258,3 +258,18 @@ def test_a_checkpoint_written_before_the_es_estimators_still_loads(tmp_path):
     loaded, loaded_extra = checkpoints.load_checkpoint(path, state, {"elapsed": np.array(0.0)})
     jax.tree.map(np.testing.assert_array_equal, loaded, state)
     assert loaded.perturbation == () and float(loaded_extra["elapsed"]) == 1.5
+
+
+def test_a_run_started_by_the_command_resumes_from_the_library(tmp_path):
+    """``l2l meta-train`` saves its own config class (with the closing comparison's keys); the
+    library's ``train`` resumes that run, and a changed meta-training field still refuses."""
+    from l2l.config import ConfigError
+    from l2l.experiments import meta_train
+
+    plain = tiny_config(meta_steps=4, output_dir=str(tmp_path))
+    fields = {f.name: getattr(plain, f.name) for f in dataclasses.fields(meta_lib.MetaTrainConfig)}
+    command = meta_train.Config(**fields, test_instances=0)
+    assert meta_lib.train(command, show_progress=False, stop_after=2).steps == 2
+    assert meta_lib.train(plain, show_progress=False).steps == 4
+    with pytest.raises(ConfigError, match="a checkpoint of a different config"):
+        meta_lib.train(dataclasses.replace(plain, seed=3), show_progress=False)
