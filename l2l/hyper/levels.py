@@ -46,9 +46,8 @@ RULES = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam"
 # What a level learns when ``learn`` is not given (and it is not the top of a stack).
 DEFAULT_LEARNED: dict[str, tuple[str, ...]] = {
     "sgd": ("learning_rate",),
-    "momentum": (
-        "learning_rate",
-    ),  # Learning the momentum too: learn=('learning_rate', 'momentum').
+    # Learning the momentum too: learn=('learning_rate', 'momentum').
+    "momentum": ("learning_rate",),
     "nesterov": ("learning_rate",),
     "adagrad": ("learning_rate",),
     "rmsprop": ("learning_rate", "decay"),
