@@ -21,16 +21,8 @@ from l2l._errors import L2LError
 from l2l.config import ConfigError, load
 from l2l.experiments import EXPERIMENTS, experiment
 
-# One line of help per subcommand (the experiment modules are imported only when run).
-HELP = {
-    ("meta-train",): "meta-train a learned optimizer, then compare it with tuned baselines",
-    ("evaluate",): "tune the classic baselines and compare optimizers on held-out instances",
-    ("study",): "make optimizers visible: response curves, races on 2-D surfaces",
-    ("study", "responses"): "plot each optimizer's update against six fixed gradient signals",
-    ("study", "surfaces"): "race optimizers on 2-D test surfaces: contour PNGs, GIFs and JSON",
-    ("hyper",): "hyperoptimizers on MNIST: Chandra et al.'s table and robustness figure",
-    ("zero-machine",): "the zero-machine test: runs reaching float32's tiny (1.18e-38) in 20 steps",
-}
+# The help of a command word that groups several experiments (theirs is in EXPERIMENTS).
+GROUP_HELP = {"study": "make optimizers visible: response curves, races on 2-D surfaces"}
 
 
 def _add_config_arguments(p: argparse.ArgumentParser, words: tuple[str, ...]) -> None:
@@ -45,16 +37,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="l2l", description="l2l: optimizers that learn (JAX).")
     sub = parser.add_subparsers(dest="command", required=True)
     groups: dict[str, argparse._SubParsersAction] = {}
-    for words in EXPERIMENTS:
+    for words, entry in EXPERIMENTS.items():
         head = words[0]
         if len(words) == 1:
-            p = sub.add_parser(head, help=HELP[words], description=HELP[words])
+            p = sub.add_parser(head, help=entry.help, description=entry.help)
             _add_config_arguments(p, words)
             continue
         if head not in groups:
-            p = sub.add_parser(head, help=HELP[(head,)], description=HELP[(head,)])
+            p = sub.add_parser(head, help=GROUP_HELP[head], description=GROUP_HELP[head])
             groups[head] = p.add_subparsers(dest="subcommand", required=True)
-        q = groups[head].add_parser(words[1], help=HELP[words], description=HELP[words])
+        q = groups[head].add_parser(words[1], help=entry.help, description=entry.help)
         _add_config_arguments(q, words)
     return parser
 
@@ -79,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         args.overrides = [args.config, *args.overrides]
         args.config = None
     name = " ".join(args.words)
-    module = experiment(EXPERIMENTS[args.words])
+    module = experiment(EXPERIMENTS[args.words].module)
     try:
         cfg = load(module.Config, args.config, args.overrides)
         report = module.run(cfg)

@@ -66,9 +66,9 @@ def test_library_errors_are_one_line_and_exit_2(tmp_path, capsys):
 
 
 def test_every_experiment_has_the_face_the_command_reads():
-    for words, name in EXPERIMENTS.items():
-        module = experiment(name)
-        for attribute in ("DESCRIPTION", "Config", "run", "write", "summary"):
+    for words, entry in EXPERIMENTS.items():
+        module = experiment(entry.module)
+        for attribute in ("Config", "run", "write", "summary"):
             assert hasattr(module, attribute), f"l2l {' '.join(words)}: no {attribute}"
         assert words[0] in cli.build_parser().format_help()
 

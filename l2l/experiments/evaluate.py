@@ -14,8 +14,6 @@ from l2l.config import field, save, to_dict
 from l2l.evaluate import DEFAULT_BASELINES, BaselineConfig, Comparison, Result, compare
 from l2l.tasks import QuadraticConfig, TaskConfig
 
-DESCRIPTION = "tune the classic baselines and compare optimizers on held-out instances"
-
 
 @dataclasses.dataclass(frozen=True)
 class SettingConfig:

@@ -37,8 +37,6 @@ from l2l import hyper, optimizers, plots, unroll
 from l2l.config import field, save, to_dict
 from l2l.tasks import MLPConfig, TaskConfig
 
-DESCRIPTION = "hyperoptimizers on MNIST: Chandra et al.'s table and robustness figure"
-
 # --------------------------------------------------------------------------- configs
 
 

@@ -14,8 +14,6 @@ from l2l.evaluate import DEFAULT_BASELINES, BaselineConfig
 from l2l.experiments import evaluate as evaluate_experiment
 from l2l.meta import MetaTrainConfig, TrainingRun, train
 
-DESCRIPTION = "meta-train a learned optimizer, then compare it with tuned baselines"
-
 
 @dataclasses.dataclass(frozen=True)
 class Config(MetaTrainConfig):

@@ -33,8 +33,6 @@ from l2l import plots
 from l2l.config import field, save, to_dict
 from l2l.experiments.specs import Number, OptimizerSpec, check_file_name, format_hyperparams
 
-DESCRIPTION = "feed optimizers fixed gradient signals and plot the steps they take"
-
 # --------------------------------------------------------------------------- signals
 
 SignalFn = Callable[[jax.Array, jax.Array], jax.Array]

@@ -30,8 +30,6 @@ from l2l.config import field, save, to_dict
 from l2l.experiments.specs import Number, OptimizerSpec
 from l2l.tasks.surfaces import SURFACES, Surface, SurfaceFn, surface
 
-DESCRIPTION = "race optimizers on 2-D test surfaces: paths over the contours, GIFs, final values"
-
 
 @dataclasses.dataclass(frozen=True)
 class _FunctionTask:

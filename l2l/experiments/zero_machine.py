@@ -38,10 +38,6 @@ from l2l.evaluate import BaselineConfig, learned_label, mean_summed_loss, tune
 from l2l.tasks import SeparableQuadraticConfig, TaskConfig
 from l2l.unroll import TEST_SET, TUNING_SET, instance_keys, run_optimizer
 
-DESCRIPTION = (
-    "the zero-machine test: the fraction of runs reaching float32's tiny (1.18e-38) in 20 steps"
-)
-
 #: float32's smallest normal number, the zero machine.
 ZERO_MACHINE = float(np.finfo(np.float32).tiny)
 #: log10 of float32's smallest subnormal 2^-149: where a loss of exactly 0 enters the log10 mean.

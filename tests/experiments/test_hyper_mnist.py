@@ -285,7 +285,7 @@ def test_the_hyper_subcommand_runs_this_experiment(capsys, tmp_path):
     from l2l import cli
     from l2l.experiments import EXPERIMENTS, experiment
 
-    assert experiment(EXPERIMENTS[("hyper",)]) is hyper_mnist
+    assert experiment(EXPERIMENTS[("hyper",)].module) is hyper_mnist
     assert cli.main(["hyper", str(tmp_path / "missing.yaml")]) == 2
     assert "no such config file" in capsys.readouterr().err
     assert cli.main(["hyper", str(REPO / "configs" / "hyper_mnist.yaml"), "seeds=0"]) == 2
