@@ -223,7 +223,7 @@ def from_dict(
                 raise ConfigError(f"{source}: missing required key '{_join(prefix, name)}'")
             continue
         key = _join(prefix, name)
-        value = _convert(hints[name], data[name], source, key, _default_kind(f))
+        value = _convert(hints[name], data[name], source, key, _default_kind(f, hints[name]))
         _check_range(f, value, source, key)
         kwargs[name] = value
     try:
@@ -258,8 +258,11 @@ def _renamed_keys(cls, data: dict, source: str, prefix: str) -> dict:
     return data
 
 
-def _default_kind(f: dataclasses.Field) -> str | None:
-    """The kind of a field's default value (a section without ``kind:`` keeps the default's)."""
+def _default_kind(f: dataclasses.Field, tp) -> str | None:
+    """The kind of a field's default value (a section without ``kind:`` keeps the default's); only
+    a field typed with a base class of kinds has one (its default is not built otherwise)."""
+    if not (dataclasses.is_dataclass(tp) and "__kinds__" in tp.__dict__):
+        return None
     default = f.default
     if default is dataclasses.MISSING and f.default_factory is not dataclasses.MISSING:
         default = f.default_factory()
