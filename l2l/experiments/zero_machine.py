@@ -230,6 +230,8 @@ def write(report: Report, output_dir: str | Path) -> list[Path]:
         report.results,
         out / "zero_machine.png",
         f"f = sum (s_i x_i)^2, {dim}-d, {cfg.num_test} held-out instances",
+        target=ZERO_MACHINE,
+        log10_of_zero=LOG10_OF_ZERO,
     )
     return [json_path, png_path, save(cfg, out / "config.yaml")]
 
