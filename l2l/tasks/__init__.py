@@ -4,7 +4,7 @@ A task is pure functions over arrays: ``sample(key) -> instance``, ``init(key, i
 params``, ``loss(params, instance, key)``. Tasks are flax struct dataclasses: their arrays
 (datasets) are pytree leaves, their settings static. Each kind has a config class chosen by
 ``kind:`` in a config file (:data:`TASK_KINDS`): ``quadratic``, ``separable_quadratic``,
-``surface``, ``mlp``, ``mlp_mix``. A new kind is one module that defines the task, its
+``surface``, ``mlp``, ``mlp_mix``, ``conv``. A new kind is one module that defines the task, its
 :class:`TaskConfig` subclass and registers it with :func:`register` (see ``quadratic.py``).
 
     task = l2l.tasks.QuadraticConfig(dim=20).build()
@@ -12,6 +12,7 @@ params``, ``loss(params, instance, key)``. Tasks are flax struct dataclasses: th
 """
 
 from l2l.tasks.base import TASK_KINDS, Task, TaskConfig, build, config_from_dict, register
+from l2l.tasks.conv import ConvClassifier, ConvConfig
 from l2l.tasks.mlp import (
     ACTIVATIONS,
     ArchitectureConfig,
@@ -35,6 +36,8 @@ __all__ = [
     "SURFACES",
     "TASK_KINDS",
     "ArchitectureConfig",
+    "ConvClassifier",
+    "ConvConfig",
     "MLPClassifier",
     "MLPConfig",
     "MLPInstance",

@@ -1,5 +1,5 @@
 """MLP classifiers on an on-device dataset: the network optimizees of Andrychowicz et al., 2016
-(section 3.2), and their task kinds ``mlp`` and ``mlp_mix``."""
+(section 3.2), and their task kinds ``mlp`` and ``mlp_mix`` (on MNIST or Fashion-MNIST)."""
 
 from __future__ import annotations
 
@@ -182,23 +182,38 @@ def _check_hidden_sizes(hidden_sizes) -> None:
         raise ValueError(f"hidden_sizes must be positive, got {list(hidden_sizes)}")
 
 
-def _on_device(data_dir: str | None, split: str) -> dict:
-    """The images and labels of one MNIST split as device arrays (the task's pytree leaves)."""
+def check_dataset(name: str) -> None:
+    """A ``ValueError`` (with "did you mean") unless ``name`` is a registered data set."""
+    from l2l.data import dataset_spec
+
+    dataset_spec(name)
+
+
+def load_split(dataset: str, data_dir: str | None, split: str) -> dict:
+    """One split of a data set as device arrays, the task's pytree leaves: ``images`` (N, 784),
+    ``labels`` (N,) and the data set's ``num_classes``. ``train`` draws from the official
+    training split (less a seeded validation carve); ``test`` is the official test split (see
+    :func:`l2l.data.load_dataset`)."""
     import jax.numpy as jnp
 
-    from l2l.data import load_mnist
+    from l2l.data import dataset_spec, load_dataset
 
-    part = getattr(load_mnist(data_dir), split)
-    return {"images": jnp.asarray(part.images), "labels": jnp.asarray(part.labels)}
+    part = getattr(load_dataset(dataset, data_dir), split)
+    return {
+        "images": jnp.asarray(part.images),
+        "labels": jnp.asarray(part.labels),
+        "num_classes": dataset_spec(dataset).num_classes,
+    }
 
 
 @register("mlp")
 @dataclasses.dataclass(frozen=True)
 class MLPConfig(TaskConfig):
-    """``task: {kind: mlp}``: an MLP classifier on MNIST (:class:`MLPClassifier`).
+    """``task: {kind: mlp}``: an MLP classifier on MNIST or Fashion-MNIST (:class:`MLPClassifier`).
 
-    MNIST is read from ``data_dir`` (else ``$L2L_DATA_DIR``, else the cache directory, see
-    :func:`l2l.data.load_mnist`); the optimizee trains on minibatches of ``split``.
+    ``dataset`` names a registered data set (``mnist``, ``fashion-mnist``), read from ``data_dir``
+    (else ``$L2L_DATA_DIR``, a system package's directory or the cache directory, see
+    :func:`l2l.data.load_dataset`); the optimizee trains on minibatches of ``split``.
     """
 
     kind: Literal["mlp"] = "mlp"
@@ -206,15 +221,17 @@ class MLPConfig(TaskConfig):
     activation: Activation = "sigmoid"
     batch_size: int = field(128, ge=1)
     init_scale: float = field(0.1, gt=0)
+    dataset: str = "mnist"
     data_dir: str | None = None
     split: Split = "train"
 
     def __post_init__(self):
         _check_hidden_sizes(self.hidden_sizes)
+        check_dataset(self.dataset)
 
     def build(self) -> MLPClassifier:
         return MLPClassifier(
-            **_on_device(self.data_dir, self.split),
+            **load_split(self.dataset, self.data_dir, self.split),
             hidden_sizes=tuple(self.hidden_sizes),
             activation=self.activation,
             batch_size=self.batch_size,
@@ -237,12 +254,13 @@ class ArchitectureConfig:
 @dataclasses.dataclass(frozen=True)
 class MLPMixConfig(TaskConfig):
     """``task: {kind: mlp_mix, architectures: [...]}``: one MLP of each architecture trained side
-    by side (:class:`MLPMixture`; loss the sum of theirs), on MNIST as for ``mlp``."""
+    by side (:class:`MLPMixture`; loss the sum of theirs), on a data set as for ``mlp``."""
 
     kind: Literal["mlp_mix"] = "mlp_mix"
     architectures: tuple[ArchitectureConfig, ...] = ()
     batch_size: int = field(128, ge=1)
     init_scale: float = field(0.1, gt=0)
+    dataset: str = "mnist"
     data_dir: str | None = None
     split: Split = "train"
 
@@ -251,10 +269,11 @@ class MLPMixConfig(TaskConfig):
             raise ValueError(
                 "architectures: kind mlp_mix needs at least one {hidden_sizes, activation}"
             )
+        check_dataset(self.dataset)
 
     def build(self) -> MLPMixture:
         return MLPMixture(
-            **_on_device(self.data_dir, self.split),
+            **load_split(self.dataset, self.data_dir, self.split),
             architectures=tuple((tuple(a.hidden_sizes), a.activation) for a in self.architectures),
             batch_size=self.batch_size,
             init_scale=self.init_scale,
