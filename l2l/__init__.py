@@ -12,7 +12,7 @@ Three families:
 - learned optimizers (:mod:`l2l.learned`): registered architectures (the coordinatewise LSTM of
   Andrychowicz et al., 2016), their files, and a zoo of trained ones: ``l2l.pretrained(name)``,
   ``l2l.load_learned(path)``; meta-trained by :mod:`l2l.meta` (``l2l.meta.train``);
-- hyperoptimizers (:mod:`l2l.hyper`): ``l2l.hyper.stack(l2l.hyper.adam(1e-3), l2l.hyper.sgd(1e-5))``
+- hyperoptimizers (:mod:`l2l.hyper`): ``l2l.hyper.stack(l2l.hyper.adam(1e-3), l2l.hyper.sgd())``
   learns its own hyperparameters (Chandra et al., 2022).
 
 Around them: optimizees (:mod:`l2l.tasks`, registered kinds), data sets (:mod:`l2l.data`), the one

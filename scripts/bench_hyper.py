@@ -1,10 +1,14 @@
-"""Time per training step of hyperoptimizer stacks, relative to the plain optax optimizer.
+"""Time per training step and memory of hyperoptimizer stacks, relative to plain optax.
 
 The optimizee is the MNIST MLP of Chandra et al. (2022): 784-128 (tanh)-10, minibatches of 256.
 Each optimizer runs ``--steps`` steps inside one jitted ``lax.scan`` (minibatch draw, gradient,
 update, apply). Every stack is timed right after its plain optax baseline, ``--repeats`` times;
 the table gives the fastest time per step of each, the ratio of the fastest times, and the median
 of the paired ratios (robust to the drifting load of a shared CPU). All ratios come from one run.
+Stacks run in each hypergradient mode: ``forward`` (one-step, the default), ``reverse``
+(one-step) and ``run`` (whole-run forward mode, mu = 0.99). Memory: the optimizer state's size in
+units of the parameters' size, and the compiled training run's temporary buffers (XLA's
+``memory_analysis``).
 
     python scripts/bench_hyper.py [--steps 200] [--repeats 15] [--data-dir DIR]
 """
@@ -26,26 +30,70 @@ from l2l.tasks import MLPClassifier
 
 SHIPPED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mnist"
 
-# (label, the bottom rule's plain optax baseline, the stack): each timed against its baseline.
+# The plain optax optimizer each stack is timed against, by the stack's bottom rule.
 BASELINES = {
     "sgd": lambda: optax.sgd(0.01),
     "adam": lambda: optax.adam(1e-3, eps_root=1e-16),
-    "adagrad": lambda: optax.adagrad(0.01, initial_accumulator_value=0.0, eps=1e-8),
-    "rmsprop": lambda: optax.rmsprop(0.01, decay=0.99, eps=1e-8),
 }
-STACKS = [
-    ("SGD / SGD", "sgd", lambda: hyper.stack(hyper.sgd(0.01), hyper.sgd(0.01))),
-    ("SGD / Adam", "sgd", lambda: hyper.stack(hyper.sgd(0.01), hyper.adam(0.01))),
-    ("Adam / SGD", "adam", lambda: hyper.stack(hyper.adam(1e-3), hyper.sgd(1e-5))),
-    ("Adam / Adam", "adam", lambda: hyper.stack(hyper.adam(1e-3), hyper.adam(1e-3))),
-    (
-        "Adam / Adam / SGD",
-        "adam",
-        lambda: hyper.stack(hyper.adam(1e-3), hyper.adam(1e-3), hyper.sgd(1e-5)),
-    ),
-    ("AdaGrad / AdaGrad", "adagrad", lambda: hyper.stack(hyper.adagrad(0.01), hyper.adagrad(0.01))),
-    ("RMSProp / SGD", "rmsprop", lambda: hyper.stack(hyper.rmsprop(0.01, 0.99), hyper.sgd(1e-4))),
-]
+ADAM_ALL = ("learning_rate", "b1", "b2")
+
+
+def _stacks():
+    """(label, the bottom rule's baseline, mode, the stack): each timed against its baseline."""
+    rows = []
+    for mode in ("forward", "reverse"):
+        rows += [
+            (
+                "SGD / SGD",
+                "sgd",
+                mode,
+                lambda m=mode: hyper.stack(hyper.sgd(0.01), hyper.sgd(), mode=m),
+            ),
+            (
+                "Adam / SGD",
+                "adam",
+                mode,
+                lambda m=mode: hyper.stack(hyper.adam(1e-3), hyper.sgd(), mode=m),
+            ),
+            (
+                "Adam / Adam / SGD",
+                "adam",
+                mode,
+                lambda m=mode: hyper.stack(hyper.adam(1e-3), hyper.adam(), hyper.sgd(), mode=m),
+            ),
+            (
+                "Adam(α, β1, β2) / SGD",
+                "adam",
+                mode,
+                lambda m=mode: hyper.stack(hyper.adam(1e-3, learn=ADAM_ALL), hyper.sgd(), mode=m),
+            ),
+            (
+                "Adam(α, β1, β2) / Adam / SGD",
+                "adam",
+                mode,
+                lambda m=mode: hyper.stack(
+                    hyper.adam(1e-3, learn=ADAM_ALL), hyper.adam(), hyper.sgd(), mode=m
+                ),
+            ),
+        ]
+    rows += [
+        (
+            "SGD / SGD",
+            "sgd",
+            "run",
+            lambda: hyper.stack(hyper.sgd(0.01), hyper.sgd(), mode="run", discount=0.99),
+        ),
+        (
+            "Adam / SGD",
+            "adam",
+            "run",
+            lambda: hyper.stack(hyper.adam(1e-3), hyper.sgd(), mode="run", discount=0.99),
+        ),
+    ]
+    return rows
+
+
+STACKS = _stacks()
 
 
 def training_run(optimizer, task, steps):
@@ -58,7 +106,8 @@ def training_run(optimizer, task, steps):
         def body(carry, step_key):
             params, state = carry
             loss, grads = jax.value_and_grad(task.loss)(params, None, step_key)
-            updates, state = optimizer.update(grads, state, params)
+            grad_fn = jax.grad(lambda p: task.loss(p, None, step_key))
+            updates, state = optimizer.update(grads, state, params, grad_fn=grad_fn)
             return (optax.apply_updates(params, updates), state), loss
 
         carry = (params, optimizer.init(params))
@@ -88,48 +137,60 @@ def main(argv=None) -> None:
         activation="tanh",
         batch_size=256,
     )
-    runs = {
-        f"{name} (optax)": training_run(make(), task, args.steps)
-        for name, make in BASELINES.items()
-    }
-    runs.update({label: training_run(make(), task, args.steps) for label, _, make in STACKS})
+    makers = {f"{name} (optax)": make for name, make in BASELINES.items()}
+    makers.update({(label, mode): make for label, _, mode, make in STACKS})
+    runs = {name: training_run(make(), task, args.steps) for name, make in makers.items()}
     key = jax.random.key(0)
-    for fn in runs.values():  # Compile, and check that every run trains.
-        assert np.isfinite(float(fn(key)))
+    params = task.init(key)
+    param_bytes = sum(x.nbytes for x in jax.tree.leaves(params))
+    state_size, temp_mib = {}, {}
+    for name, fn in runs.items():  # Compile, check that every run trains, measure memory.
+        assert np.isfinite(float(fn(key))), name
+        state = makers[name]().init(params)
+        state_size[name] = sum(x.nbytes for x in jax.tree.leaves(state)) / param_bytes
+        analysis = fn.lower(key).compile().memory_analysis()
+        temp_mib[name] = analysis.temp_size_in_bytes / 2**20 if analysis is not None else np.nan
 
-    def seconds_per_step(label):
+    def seconds_per_step(name):
         start = time.perf_counter()
-        jax.block_until_ready(runs[label](key))
+        jax.block_until_ready(runs[name](key))
         return (time.perf_counter() - start) / args.steps
 
     # Each repeat times every stack right after its baseline: a paired ratio, robust to the slow
     # drifts of a shared CPU's load; the fastest repeat of each run gives the ms / step column.
     best = dict.fromkeys(runs, np.inf)
-    paired = {label: [] for label, _, _ in STACKS}
+    paired = {(label, mode): [] for label, _, mode, _ in STACKS}
     for _ in range(args.repeats):
-        for label, base, _ in STACKS:
-            base_label = f"{base} (optax)"
-            t_base, t_stack = seconds_per_step(base_label), seconds_per_step(label)
-            best[base_label] = min(best[base_label], t_base)
-            best[label] = min(best[label], t_stack)
-            paired[label].append(t_stack / t_base)
+        for label, base, mode, _ in STACKS:
+            base_name = f"{base} (optax)"
+            t_base, t_stack = seconds_per_step(base_name), seconds_per_step((label, mode))
+            best[base_name] = min(best[base_name], t_base)
+            best[(label, mode)] = min(best[(label, mode)], t_stack)
+            paired[(label, mode)].append(t_stack / t_base)
 
     print(
         f"MNIST MLP 784-128-10 (tanh), batch 256; {args.steps} steps per run, {args.repeats} "
         f"repeats; {jax.devices()[0].device_kind}, jax {jax.__version__}"
     )
-    print("| optimizer | ms / step (fastest) | ratio of fastest | ratio, median of paired runs |")
-    print("|---|---|---|---|")
+    print(
+        "| optimizer | mode | ms / step (fastest) | ratio of fastest | ratio, median of paired "
+        "runs | state / params | XLA temp MiB |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for name in BASELINES:
-        if np.isfinite(best[f"{name} (optax)"]):
-            ms = 1e3 * best[f"{name} (optax)"]
-            print(f"| {BASELINES_LABELS[name]} (optax) | {ms:.3f} | 1.00 | 1.00 |")
-    for label, base, _ in STACKS:
-        ratio = best[label] / best[f"{base} (optax)"]
-        median = float(np.median(paired[label]))
+        base_name = f"{name} (optax)"
+        if np.isfinite(best[base_name]):
+            print(
+                f"| {BASELINES_LABELS[name]} (optax) | — | {1e3 * best[base_name]:.3f} | 1.00 | "
+                f"1.00 | {state_size[base_name]:.2f} | {temp_mib[base_name]:.1f} |"
+            )
+    for label, base, mode, _ in STACKS:
+        name, base_label = (label, mode), BASELINES_LABELS[base]
+        ratio = best[name] / best[f"{base} (optax)"]
+        median = float(np.median(paired[name]))
         print(
-            f"| {label} | {1e3 * best[label]:.3f} | {ratio:.2f}x {BASELINES_LABELS[base]} "
-            f"| {median:.2f}x {BASELINES_LABELS[base]} |"
+            f"| {label} | {mode} | {1e3 * best[name]:.3f} | {ratio:.2f}x {base_label} "
+            f"| {median:.2f}x {base_label} | {state_size[name]:.2f} | {temp_mib[name]:.1f} |"
         )
 
 

@@ -1,10 +1,16 @@
 """Hyperoptimizers: gradient descent on an optimizer's own hyperparameters, stacked to any height.
 
     from l2l import hyper
-    opt = hyper.stack(hyper.adam(1e-3), hyper.sgd(1e-5))   # the paper's "Adam / SGD(1e-5)"
+    opt = hyper.stack(hyper.adam(1e-3), hyper.sgd())        # Adam whose step size SGD learns
     state = opt.init(params)
     updates, state = opt.update(grads, state)
     hyper.hyperparams(state)[0]['learning_rate']            # Adam's current step size
+
+    # The paper's "Adam / SGD(1e-5)": raw hyperparameters, betas learned too.
+    hyper.stack(hyper.adam(1e-3, learn=('learning_rate', 'b1', 'b2'), reparam='raw'),
+                hyper.sgd(1e-5))
+    # Whole-run hypergradients, discounted: update(grads, state, params, grad_fn=...).
+    hyper.stack(hyper.sgd(0.01), hyper.sgd(), mode='run', discount=0.99)
 
 Hyperparameters carry optax's names (``learning_rate``, ``momentum``, ``decay``, ``rho``, ``b1``,
 ``b2``, ``eps``, ``eps_root``) in the levels' arguments, in ``learn=('learning_rate', ...)`` and in
@@ -13,15 +19,38 @@ Hyperparameters carry optax's names (``learning_rate``, ``momentum``, ``decay``,
 ``l2l.experiments.hyper_mnist`` holds the MNIST experiments of Chandra et al. (2022), ``l2l hyper``.
 """
 
-from l2l.hyper.levels import DEFAULT_LEARNED, RULES, Level, adagrad, adam, level, rmsprop, sgd
+from l2l.hyper.levels import (
+    DEFAULT_LEARNED,
+    RULES,
+    SCALE_FREE,
+    UPPER_LEARNING_RATE,
+    Level,
+    adagrad,
+    adam,
+    level,
+    rmsprop,
+    sgd,
+)
 from l2l.hyper.reparam import DEFAULT_REPARAMETERIZATION, REPARAMETERIZATIONS, Reparameterization
-from l2l.hyper.stack import HyperState, LevelState, find_state, hyperparams, skipped, stack
+from l2l.hyper.stack import (
+    MODES,
+    HyperState,
+    LevelState,
+    find_state,
+    guarded,
+    hyperparams,
+    skipped,
+    stack,
+)
 
 __all__ = [
     "DEFAULT_LEARNED",
     "DEFAULT_REPARAMETERIZATION",
+    "MODES",
     "REPARAMETERIZATIONS",
     "RULES",
+    "SCALE_FREE",
+    "UPPER_LEARNING_RATE",
     "HyperState",
     "Level",
     "LevelState",
@@ -29,6 +58,7 @@ __all__ = [
     "adagrad",
     "adam",
     "find_state",
+    "guarded",
     "hyperparams",
     "level",
     "rmsprop",

@@ -43,19 +43,22 @@ from l2l.optimizers._hyperparams import (
 # The rules a level can use: those of the registry whose update needs nothing but the gradient.
 RULES = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam", "adamax")
 
-# What a level learns when ``learn`` is not given (and it is not the top of a stack).
-DEFAULT_LEARNED: dict[str, tuple[str, ...]] = {
-    "sgd": ("learning_rate",),
-    # Learning the momentum too: learn=('learning_rate', 'momentum').
-    "momentum": ("learning_rate",),
-    "nesterov": ("learning_rate",),
-    "adagrad": ("learning_rate",),
-    "rmsprop": ("learning_rate", "decay"),
-    "adadelta": ("learning_rate", "rho"),
-    "adam": ("learning_rate", "b1", "b2"),
-    "adamax": ("learning_rate", "b1", "b2"),
-}
+# What a level learns when ``learn`` is not given (and it is not the top of a stack): the step size.
+# Chandra et al. also learn Adam's betas and RMSProp's decay (``learn=('learning_rate', 'b1',
+# 'b2')``); by default we do not, since on the quadratics of ``tests/hyper/test_defaults.py`` the
+# one-step hypergradients of the decays, moved as fast as the step size's, drive b1 and b2 far
+# from good values while a tiny initial step size is still growing (Adam / SGD from 1e-4 times
+# the best step size ended 45x above tuned Adam, against 1.5x learning the step size alone).
+DEFAULT_LEARNED: dict[str, tuple[str, ...]] = dict.fromkeys(RULES, ("learning_rate",))
 
+
+# A level above another steps the log- or logit-coordinates of the hyperparameters below by up to
+# about this much per step (see ``Level.normalize``), when its ``learning_rate`` is left unset.
+UPPER_LEARNING_RATE = 0.2
+
+# The parameterizations whose hypergradient the level above sees as a cosine by default: steps on
+# them are relative changes, so a normalized step makes the rule scale-free.
+SCALE_FREE = ("log", "sigmoid")
 
 # Where a level's default differs from the factory's (see ``adam``: a finite hypergradient of b2).
 LEVEL_DEFAULTS: dict[str, dict[str, Any]] = {"adam": {"eps_root": 1e-16}}
@@ -74,7 +77,7 @@ def _factory_defaults(name: str) -> dict[str, Any]:
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Level:
-    """One level of a stack (built by ``sgd``, ``adam``, ``adagrad``, ``rmsprop`` or ``level``).
+    r"""One level of a stack (built by ``sgd``, ``adam``, ``adagrad``, ``rmsprop`` or ``level``).
 
     Attributes:
       optimizer: a name in ``RULES`` (a factory of ``l2l.optimizers``).
@@ -87,12 +90,24 @@ class Level:
       reparam: the parameterization of the learned hyperparameters: one name for all of them
         (``'auto'``: ``log`` for step sizes, ``sigmoid`` for decays; ``'raw'``: the paper's) or a
         mapping from hyperparameter to name (those not in it get ``'auto'``).
+      normalize: whether the level above steps this level's learned values with their
+        hypergradients normalized, :math:`g_t \cdot J_j / (\lVert g_t \rVert \max_i \lVert
+        J_i \rVert) \in [-1, 1]` (:math:`J_j` the last update's tangent in the learned value
+        :math:`\phi_j`); ``None`` (default): for those learned in a ``SCALE_FREE``
+        parameterization (``log``, ``sigmoid``), not for ``raw`` and ``sqrt``. For a step size
+        learned alone as :math:`\log\alpha` this is Baydin et al.'s multiplicative rule: SGD above
+        with step :math:`\kappa` changes the step size by a factor :math:`e^{\pm\kappa}` at most
+        per step, whatever the scale of the loss and of the step size.
+
+    A ``learning_rate`` of ``None`` means "the default for where the level stands": the rule's
+    own default at the bottom of a stack, ``UPPER_LEARNING_RATE`` (0.2) at a level above another.
     """
 
     optimizer: str
     hyperparams: Mapping[str, Any]
     learn: tuple[str, ...] | None = None
     reparam: str | Mapping[str, str] = "auto"
+    normalize: bool | None = None
 
     def __post_init__(self):
         if self.optimizer not in RULES:
@@ -114,6 +129,11 @@ class Level:
             raise TypeError(
                 f"Optimizer {self.optimizer!r} has no hyperparameter "
                 f"{', '.join(map(repr, unknown))}; it accepts: {', '.join(accepted)}."
+            )
+        if self.normalize is not None and not isinstance(self.normalize, bool):
+            raise TypeError(
+                f"`normalize` must be True, False or None (by parameterization), got "
+                f"{self.normalize!r}."
             )
         object.__setattr__(self, "hyperparams", {**accepted, **self.hyperparams})
         if self.learn is not None:
@@ -137,9 +157,26 @@ class Level:
                     f"`reparam` names {', '.join(map(repr, stray))}, which this {self.optimizer} "
                     f"level does not learn (it learns: {', '.join(self.learned_names(top=False))})."
                 )
-        self.rule(self.hyperparams)  # The factory checks every concrete value's range.
+        self.rule(self.placed(upper=False).hyperparams)  # The factory checks concrete ranges.
         if self.learn is not None:  # Else checked by the stack, once it knows what is learned.
-            self.check_learnable(self.learn)
+            self.placed(upper=False).check_learnable(self.learn)
+
+    def placed(self, *, upper: bool) -> Level:
+        """This level with a ``learning_rate`` of ``None`` given its default for where it stands:
+        the rule's own default at the bottom of a stack, ``UPPER_LEARNING_RATE`` above it."""
+        if self.hyperparams.get("learning_rate", 0.0) is not None:
+            return self
+        default = (
+            UPPER_LEARNING_RATE if upper else _factory_defaults(self.optimizer)["learning_rate"]
+        )
+        return dataclasses.replace(self, hyperparams={**self.hyperparams, "learning_rate": default})
+
+    def normalized(self, name: str) -> bool:
+        """Whether the level above sees the hypergradient of ``name`` as a cosine (see
+        ``normalize``)."""
+        if self.normalize is not None:
+            return self.normalize
+        return self.parameterization(name).name in SCALE_FREE
 
     def learned_names(self, *, top: bool) -> tuple[str, ...]:
         """The learned hyperparameters; none at the top of a stack unless asked explicitly."""
@@ -217,6 +254,7 @@ def level(
     *,
     learn: Sequence[str] | Mapping[str, str] | None = None,
     reparam: str | Mapping[str, str] = "auto",
+    normalize: bool | None = None,
     **hyperparams: Any,
 ) -> Level:
     """A level using any rule of ``RULES`` by name, e.g. ``level('adamax', learning_rate=2e-3)``.
@@ -233,17 +271,19 @@ def level(
     """
     who = f"l2l.hyper.level({optimizer!r})"
     hyperparams = rename_deprecated(hyperparams, _old_names(optimizer), who=who)
+    hyperparams.setdefault("learning_rate", None)  # Its default depends on where it stands.
     learn, reparam = _learn_and_reparam(learn, reparam, optimizer, who)
-    return Level(optimizer, hyperparams, learn, reparam)
+    return Level(optimizer, hyperparams, learn, reparam, normalize)
 
 
 @accepts_old_names("l2l.hyper", lr="learning_rate", gamma="momentum")
 def sgd(
-    learning_rate: Any = 0.01,
+    learning_rate: Any = None,
     momentum: Any = 0.0,
     *,
     learn: Sequence[str] | Mapping[str, str] | None = None,
     reparam: str | Mapping[str, str] = "auto",
+    normalize: bool | None = None,
 ) -> Level:
     r"""SGD, with momentum when ``momentum`` is nonzero or learned.
 
@@ -264,14 +304,18 @@ def sgd(
     needs_momentum = (learn is not None and "momentum" in learn) or isinstance(momentum, jax.Array)
     if needs_momentum or momentum != 0:
         return Level(
-            "momentum", {"learning_rate": learning_rate, "momentum": momentum}, learn, reparam
+            "momentum",
+            {"learning_rate": learning_rate, "momentum": momentum},
+            learn,
+            reparam,
+            normalize,
         )
-    return Level("sgd", {"learning_rate": learning_rate}, learn, reparam)
+    return Level("sgd", {"learning_rate": learning_rate}, learn, reparam, normalize)
 
 
 @accepts_old_names("l2l.hyper", lr="learning_rate")
 def adam(
-    learning_rate: Any = 0.001,
+    learning_rate: Any = None,
     b1: Any = 0.9,
     b2: Any = 0.999,
     eps: Any = 1e-8,
@@ -279,6 +323,7 @@ def adam(
     *,
     learn: Sequence[str] | Mapping[str, str] | None = None,
     reparam: str | Mapping[str, str] = "auto",
+    normalize: bool | None = None,
 ) -> Level:
     r"""Adam (``l2l.optimizers.adam``); learned by default: ``('learning_rate', 'b1', 'b2')``.
 
@@ -298,16 +343,17 @@ def adam(
         "eps": eps,
         "eps_root": eps_root,
     }
-    return Level("adam", hyperparams, learn, reparam)
+    return Level("adam", hyperparams, learn, reparam, normalize)
 
 
 @accepts_old_names("l2l.hyper", lr="learning_rate")
 def adagrad(
-    learning_rate: Any = 0.01,
+    learning_rate: Any = None,
     eps: Any = 1e-8,
     *,
     learn: Sequence[str] | Mapping[str, str] | None = None,
     reparam: str | Mapping[str, str] = "auto",
+    normalize: bool | None = None,
 ) -> Level:
     """AdaGrad (``l2l.optimizers.adagrad``); learned by default: ``('learning_rate',)``.
 
@@ -315,17 +361,18 @@ def adagrad(
       Duchi, Hazan & Singer, *Adaptive Subgradient Methods*, JMLR 2011.
     """
     learn, reparam = _learn_and_reparam(learn, reparam, "adagrad", "l2l.hyper.adagrad")
-    return Level("adagrad", {"learning_rate": learning_rate, "eps": eps}, learn, reparam)
+    return Level("adagrad", {"learning_rate": learning_rate, "eps": eps}, learn, reparam, normalize)
 
 
 @accepts_old_names("l2l.hyper", lr="learning_rate", gamma="decay")
 def rmsprop(
-    learning_rate: Any = 0.001,
+    learning_rate: Any = None,
     decay: Any = 0.9,
     eps: Any = 1e-8,
     *,
     learn: Sequence[str] | Mapping[str, str] | None = None,
     reparam: str | Mapping[str, str] = "auto",
+    normalize: bool | None = None,
 ) -> Level:
     """RMSProp (``l2l.optimizers.rmsprop``); learned by default: ``('learning_rate', 'decay')``.
 
@@ -334,4 +381,4 @@ def rmsprop(
     """
     learn, reparam = _learn_and_reparam(learn, reparam, "rmsprop", "l2l.hyper.rmsprop")
     hyperparams = {"learning_rate": learning_rate, "decay": decay, "eps": eps}
-    return Level("rmsprop", hyperparams, learn, reparam)
+    return Level("rmsprop", hyperparams, learn, reparam, normalize)

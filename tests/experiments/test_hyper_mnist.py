@@ -253,6 +253,7 @@ def test_old_hyperparameter_names_still_load_renamed():
     data = {
         "optimizer": "rmsprop",
         "hyperparams": {"lr": 0.01, "gamma": 0.99},
+        "learn": ["lr", "gamma"],
         "reparam": {"lr": "sqrt", "gamma": "raw"},
     }
     with pytest.warns(DeprecationWarning) as record:

@@ -103,10 +103,13 @@ def test_sgd_sgd_sgd_follows_the_closed_form_recurrence(x64):
 
 LEARNED_RULES = {
     "adam": (
-        hyper.adam,
+        lambda **h: hyper.adam(**h, learn=("learning_rate", "b1", "b2")),
         {"learning_rate": 0.05, "b1": 0.8, "b2": 0.95, "eps": 1e-6, "eps_root": 1e-8},
     ),
-    "rmsprop": (hyper.rmsprop, {"learning_rate": 0.05, "decay": 0.8, "eps": 1e-6}),
+    "rmsprop": (
+        lambda **h: hyper.rmsprop(**h, learn=("learning_rate", "decay")),
+        {"learning_rate": 0.05, "decay": 0.8, "eps": 1e-6},
+    ),
     "adagrad": (hyper.adagrad, {"learning_rate": 0.3, "eps": 1e-6}),
     "momentum": (
         lambda **h: hyper.sgd(**h, learn=("learning_rate", "momentum")),
@@ -157,9 +160,9 @@ def test_hypergradient_equals_central_finite_difference(x64, rule, reparam):
 PLAIN_RULES = {
     "sgd": hyper.sgd(0.1),
     "momentum": hyper.sgd(0.05, 0.7, learn=("learning_rate", "momentum")),
-    "adam": hyper.adam(0.05, 0.8, 0.95),
+    "adam": hyper.adam(0.05, 0.8, 0.95, learn=("learning_rate", "b1", "b2")),
     "adagrad": hyper.adagrad(0.3),
-    "rmsprop": hyper.rmsprop(0.05, 0.8),
+    "rmsprop": hyper.rmsprop(0.05, 0.8, learn=("learning_rate", "decay")),
 }
 
 
@@ -281,11 +284,13 @@ def test_first_update_takes_no_hyper_step():
 # --------------------------------------------------------------------------- composition
 
 
-def test_works_under_jit_scan_vmap_and_optax_chain():
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+def test_works_under_jit_scan_vmap_and_optax_chain(x64, mode):
     """A chain of clipping and Adam/Adam/SGD under jit + scan + vmap equals the eager loop of the
-    stack applied to clipped gradients."""
-    params, loss = _problem(jnp.float32)
-    stack = hyper.stack(hyper.adam(0.05), hyper.sgd(0.01), hyper.sgd(1e-3))
+    stack applied to clipped gradients (float64: float32 rounding differs between fused and eager
+    code, and the hypergradient's cancellations amplify it to ~1e-4)."""
+    params, loss = _problem(jnp.float64)
+    stack = hyper.stack(hyper.adam(0.05), hyper.sgd(0.01), hyper.sgd(1e-3), mode=mode)
     chained = optax.chain(optax.clip_by_global_norm(1.0), stack)
 
     def run(scale):
@@ -306,9 +311,9 @@ def test_works_under_jit_scan_vmap_and_optax_chain():
         clipped, _ = clip.update(jax.grad(loss)(p), clip.init(p))
         updates, state = stack.update(clipped, state, p)
         p = optax.apply_updates(p, updates)
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a[1], b, rtol=2e-5, atol=1e-6), final, p)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a[1], b, rtol=1e-10), final, p)
     np.testing.assert_allclose(
-        lr_trace[1, -1], state.levels[0].hyperparams["learning_rate"], rtol=2e-5
+        lr_trace[1, -1], state.levels[0].hyperparams["learning_rate"], rtol=1e-10
     )
     assert not np.allclose(lr_trace[1, -1], 0.05)
     assert hyper.find_state(chain_state).levels[0].count.shape == (2,)
@@ -345,7 +350,7 @@ def test_parameterizations_are_chosen_per_hyperparameter():
     raw_lr = hyper.adam(learn={"learning_rate": "raw"})
     assert raw_lr.parameterization("learning_rate").name == "raw"
     assert raw_lr.learned_names(top=False) == ("learning_rate",)
-    level = hyper.rmsprop(reparam={"learning_rate": "sqrt"})
+    level = hyper.rmsprop(learn=("learning_rate", "decay"), reparam={"learning_rate": "sqrt"})
     assert [level.parameterization(n).name for n in ("learning_rate", "decay")] == [
         "sqrt",
         "sigmoid",
@@ -353,7 +358,10 @@ def test_parameterizations_are_chosen_per_hyperparameter():
     assert hyper.sgd(reparam="raw").parameterization("learning_rate").name == "raw"
     assert hyper.adam().hyperparams["eps_root"] == 1e-16  # A finite hypergradient of b2.
     # The raw values the level above steps: h = T(phi) at init, to float32 rounding.
-    state = hyper.stack(hyper.adam(1e-3), hyper.sgd(1e-5)).init({"x": jnp.zeros(2)})
+    learn_all = ("learning_rate", "b1", "b2")
+    state = hyper.stack(hyper.adam(1e-3, learn=learn_all), hyper.sgd(1e-5)).init(
+        {"x": jnp.zeros(2)}
+    )
     np.testing.assert_allclose(state.levels[0].raw["learning_rate"], np.log(1e-3), rtol=1e-6)
     np.testing.assert_allclose(state.levels[0].raw["b2"], np.log(0.999 / 0.001), rtol=1e-5)
     np.testing.assert_allclose(state.levels[0].hyperparams["b2"], 0.999, rtol=1e-6)
@@ -390,18 +398,15 @@ def _names(fn):
     ids=["sgd", "adam", "adagrad", "rmsprop"],
 )
 def test_named_levels_take_optax_argument_names(level_fn, twin):
-    ours = [name for name in _names(level_fn) if name not in ("learn", "reparam")]
+    ours = [n for n in _names(level_fn) if n not in ("learn", "reparam", "normalize")]
     assert ours[0] == _names(twin)[0] == "learning_rate"
     assert set(ours) <= set(_names(twin))
 
 
 def test_every_rule_and_its_defaults_use_optax_names(x64):
     assert set(OPTAX_TWIN) == set(hyper.RULES)
-    assert hyper.DEFAULT_LEARNED["sgd"] == ("learning_rate",)
-    assert hyper.DEFAULT_LEARNED["momentum"] == ("learning_rate",)
-    assert hyper.DEFAULT_LEARNED["rmsprop"] == ("learning_rate", "decay")
-    assert hyper.DEFAULT_LEARNED["adadelta"] == ("learning_rate", "rho")
-    assert hyper.DEFAULT_LEARNED["adam"] == ("learning_rate", "b1", "b2")
+    # By default every rule learns its step size only (see DEFAULT_LEARNED's comment).
+    assert set(hyper.DEFAULT_LEARNED.values()) == {("learning_rate",)}
     for rule, twin in OPTAX_TWIN.items():
         level = hyper.level(rule)
         assert set(level.hyperparams) - OURS_ONLY <= set(_names(twin)), rule
@@ -585,7 +590,7 @@ def test_old_names_in_a_level_warn_and_give_the_same_numbers(old, new, messages,
 
 
 def test_old_name_of_a_parameterization_warns():
-    level = hyper.rmsprop(reparam={"decay": "raw"})
+    level = hyper.rmsprop(learn=("learning_rate", "decay"), reparam={"decay": "raw"})
     with pytest.warns(DeprecationWarning, match=re.escape("`gamma` is deprecated; use `decay`")):
         assert level.parameterization("gamma") is level.parameterization("decay")
     assert level.parameterization("decay").name == "raw"
