@@ -145,7 +145,14 @@ def test_shipped_evaluate_config_is_the_embedded_default():
 def test_every_shipped_config_loads_with_the_command_that_reads_it():
     from pathlib import Path
 
-    from l2l.experiments import hyper_mnist, meta_train, responses, surfaces, zero_machine
+    from l2l.experiments import (
+        hyper_mnist,
+        meta_train,
+        responses,
+        surfaces,
+        talk_example,
+        zero_machine,
+    )
 
     MetaTrainConfig = meta_train.Config
     readers = {
@@ -159,6 +166,7 @@ def test_every_shipped_config_loads_with_the_command_that_reads_it():
         "quadratic_lstm_eval": EvaluateConfig,
         "study_responses": responses.Config,
         "study_surfaces": surfaces.Config,
+        "talk_example": talk_example.Config,
         "zero_machine": MetaTrainConfig,
         "zero_machine_eval": zero_machine.Config,
     }

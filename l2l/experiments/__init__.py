@@ -44,6 +44,10 @@ EXPERIMENTS: dict[tuple[str, ...], Entry] = {
         "zero_machine",
         "the zero-machine test: runs reaching float32's tiny (1.18e-38) in 20 steps",
     ),
+    ("talk",): Entry(
+        "talk_example",
+        "the talk's own example: y = a x with step sizes as dual numbers (float64), vs the stack",
+    ),
 }
 
 

@@ -1,4 +1,5 @@
-"""The hyperoptimizer experiments' figure: final loss against the initial step size."""
+"""The hyperoptimizer experiments' figures: final loss against the initial step size; the talk's
+example (step sizes as dual numbers) step by step; the short-horizon study's step-size traces."""
 
 from __future__ import annotations
 
@@ -35,3 +36,141 @@ def robustness(robustness: dict, path: str | Path, *, title: str = "") -> Path:
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def dual_number_traces(
+    traces: list[dict], path: str | Path, *, a_true: float, title: str = ""
+) -> Path:
+    """The talk's example: eta, the error, a and kappa against the step, one line per run.
+
+    ``traces`` hold, per run, its ``name`` and per-step lists ``eta``, ``error``, ``a``, ``kappa``
+    and ``kappa_change`` (the change of kappa its top level asked for, drawn dashed beside kappa:
+    float64 may round the change itself away). Step sizes and errors span decades: |eta|, the error
+    and |kappa| are drawn on log scales (a 0 or non-finite value is left out), and so is the step,
+    so that the first steps, where eta leaves its tiny start, are seen."""
+    fig, axes = plt.subplots(2, 2, figsize=(10.0, 7.0), dpi=100, sharex=True)
+    (ax_eta, ax_error), (ax_a, ax_kappa) = axes
+    for k, trace in enumerate(traces):
+        color = f"C{k}"
+        steps = np.arange(1, len(trace["a"]) + 1)
+
+        def positive(values):
+            values = np.abs(np.asarray(values, np.float64))
+            return np.where(np.isfinite(values) & (values > 0), values, np.nan)
+
+        ax_eta.plot(steps, positive(trace["eta"]), color=color, lw=1.5, label=trace["name"])
+        ax_error.plot(steps, positive(trace["error"]), color=color, lw=0.6, alpha=0.8)
+        ax_a.plot(steps, trace["a"], color=color, lw=1.5)
+        ax_kappa.plot(steps, positive(trace["kappa"]), color=color, lw=1.5)
+        ax_kappa.plot(steps, positive(trace["kappa_change"]), color=color, lw=1.0, ls="--")
+    ax_a.axhline(a_true, color="0.4", lw=0.8, ls=":", label=f"true a = {a_true:g}")
+    kappas = [np.asarray(trace["kappa"], np.float64) for trace in traces]
+    if all(np.all(kappa == kappas[0][0]) for kappa in kappas):
+        ax_kappa.text(
+            0.02,
+            0.5,
+            f"κ = {kappas[0][0]:g} at every step of every run",
+            transform=ax_kappa.transAxes,
+            fontsize=8,
+        )
+    ax_eta.set_ylabel("|η|, step size of a")
+    ax_error.set_ylabel("error e = (a x − y)² of the step's sample")
+    ax_a.set_ylabel("weight a")
+    ax_kappa.set_ylabel("|κ| (solid), |change of κ asked| (dashed)")
+    for ax in (ax_eta, ax_error, ax_kappa):
+        ax.set_yscale("log")
+    for ax in axes.flat:
+        ax.set_xscale("log")
+        ax.grid(True, which="major", alpha=0.3)
+    for ax in axes[1]:
+        ax.set_xlabel("step (one sample each)")
+    ax_eta.legend(frameon=False, fontsize=8)
+    ax_a.legend(frameon=False, fontsize=8, loc="lower right")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def short_horizon_traces(problems: list[dict], path: str | Path, *, title: str = "") -> Path:
+    """The short-horizon study: per problem (a column), the step size of every run against the
+    update (top, log scale) and its loss curve (bottom, log scale).
+
+    ``problems`` hold, as ``l2l.experiments.short_horizon`` writes them: ``name``,
+    ``description``, ``trace_steps``, ``best_learning_rate`` (alpha*, drawn as a grey line),
+    ``loss_trace_is``, ``greedy`` (None, or Wu et al.'s expected greedy schedule: its
+    ``learning_rate_trace`` and ``loss_trace``, drawn dash-dotted) and ``runs``: each with its
+    ``method`` (a colour; the tuned fixed step size in black), ``mode``, ``alpha0_multiple`` (a
+    line style: the largest solid, then dashed, dotted) and its ``learning_rate_trace`` and
+    ``loss_trace``. A non-finite or non-positive value is left out."""
+    columns = len(problems)
+    fig, axes = plt.subplots(
+        2, columns, figsize=(6.0 * columns, 7.5), dpi=100, squeeze=False, sharex="col"
+    )
+    styles = ["-", "--", ":", "-."]
+
+    def positive(values):
+        values = np.asarray(values, np.float64)
+        return np.where(np.isfinite(values) & (values > 0), values, np.nan)
+
+    for column, problem in enumerate(problems):
+        ax_lr, ax_loss = axes[0, column], axes[1, column]
+        steps = np.asarray(problem["trace_steps"])
+        learned = [run for run in problem["runs"] if run["mode"] != "fixed"]
+        multiples = sorted({run["alpha0_multiple"] for run in learned}, reverse=True)
+        methods = list(dict.fromkeys(run["method"] for run in learned))
+        colors = {method: f"C{k}" for k, method in enumerate(methods)}
+        for run in problem["runs"]:
+            fixed = run["mode"] == "fixed"
+            color = "black" if fixed else colors[run["method"]]
+            style = "-" if fixed else styles[multiples.index(run["alpha0_multiple"]) % 4]
+            headline = fixed or run["alpha0_multiple"] == multiples[0]
+            label = run["method"] if headline else None
+            kw = {"color": color, "ls": style, "lw": 1.6 if headline else 1.0}
+            kw["alpha"] = 1.0 if headline else 0.75
+            ax_lr.plot(steps, positive(run["learning_rate_trace"]), label=label, **kw)
+            ax_loss.plot(steps, positive(run["loss_trace"]), **kw)
+        greedy = problem.get("greedy")
+        if greedy is not None:
+            kw = {"color": "0.45", "ls": "-.", "lw": 1.2}
+            ax_lr.plot(
+                steps,
+                positive(greedy["learning_rate_trace"]),
+                label="greedy (Wu et al., expected)",
+                **kw,
+            )
+            ax_loss.plot(steps, positive(greedy["loss_trace"]), **kw)
+        best = problem["best_learning_rate"]
+        ax_lr.axhline(best, color="0.6", lw=0.8, ls=(0, (1, 2)))
+        ax_lr.axhline(best / 10, color="0.8", lw=0.8, ls=(0, (1, 2)))
+        ax_lr.text(steps[-1], best, " α*", va="center", fontsize=8, color="0.4")
+        ax_lr.text(steps[-1], best / 10, " α*/10", va="center", fontsize=8, color="0.5")
+        ax_lr.set_title(f"{problem['name']}: {problem['description']}", fontsize=8)
+        ax_lr.set_ylabel("step size α (geometric mean over seeds)")
+        ax_loss.set_ylabel(_wrap(problem["loss_trace_is"]))
+        ax_loss.set_xlabel("update")
+        for ax in (ax_lr, ax_loss):
+            ax.set_yscale("log")
+            ax.grid(True, which="major", alpha=0.3)
+        handles = [
+            plt.Line2D([], [], color="0.3", ls=styles[k % 4], label=f"α0 = {m:g} α*")
+            for k, m in enumerate(multiples)
+        ]
+        ax_lr.legend(frameon=False, fontsize=7, loc="lower left")
+        ax_loss.legend(handles=handles, frameon=False, fontsize=7, loc="upper right")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def _wrap(text: str, width: int = 48) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width))
