@@ -4,8 +4,9 @@ A task is pure functions over arrays: ``sample(key) -> instance``, ``init(key, i
 params``, ``loss(params, instance, key)``. Tasks are flax struct dataclasses: their arrays
 (datasets) are pytree leaves, their settings static. Each kind has a config class chosen by
 ``kind:`` in a config file (:data:`TASK_KINDS`): ``quadratic``, ``separable_quadratic``,
-``surface``, ``mlp``, ``mlp_mix``, ``conv``. A new kind is one module that defines the task, its
-:class:`TaskConfig` subclass and registers it with :func:`register` (see ``quadratic.py``).
+``surface``, ``mlp``, ``mlp_mix``, ``conv``, ``mix`` (tasks of any kinds side by side). A new kind
+is one module that defines the task, its :class:`TaskConfig` subclass and registers it with
+:func:`register` (see ``quadratic.py``).
 
     task = l2l.tasks.QuadraticConfig(dim=20).build()
     instance = task.sample(key); params = task.init(key, instance)
@@ -13,6 +14,7 @@ params``, ``loss(params, instance, key)``. Tasks are flax struct dataclasses: th
 
 from l2l.tasks.base import TASK_KINDS, Task, TaskConfig, build, config_from_dict, register
 from l2l.tasks.conv import ConvClassifier, ConvConfig
+from l2l.tasks.mix import MixConfig, TaskMixture
 from l2l.tasks.mlp import (
     ACTIVATIONS,
     ArchitectureConfig,
@@ -43,6 +45,7 @@ __all__ = [
     "MLPInstance",
     "MLPMixConfig",
     "MLPMixture",
+    "MixConfig",
     "Quadratic",
     "QuadraticConfig",
     "QuadraticInstance",
@@ -53,6 +56,7 @@ __all__ = [
     "SurfaceConfig",
     "Task",
     "TaskConfig",
+    "TaskMixture",
     "build",
     "config_from_dict",
     "cross_entropy",
