@@ -18,15 +18,22 @@ from l2l.tasks import QuadraticConfig, TaskConfig
 @dataclasses.dataclass(frozen=True)
 class SettingConfig:
     """One panel of a generalization study: the config's task and horizon with a few changes
-    (each must be a field of the task's kind, e.g. ``activation`` for ``mlp``)."""
+    (each must be a field of the task's kind, e.g. ``activation`` for ``mlp``), or a task section
+    of its own (``task: {kind: conv, dataset: fashion-mnist, ...}``) that the changes then apply
+    to."""
 
     name: str
     steps: int | None = field(None, ge=1)
     hidden_sizes: tuple[int, ...] | None = None
     activation: Literal["sigmoid", "tanh", "relu"] | None = None
     distribution: Literal["normal", "uniform"] | None = None
+    task_section: TaskConfig | None = field(
+        None, help="this panel's whole task (default: the config's task)"
+    )
 
     def task(self, task: TaskConfig) -> TaskConfig:
+        if self.task_section is not None:
+            task = self.task_section
         changes = {
             k: getattr(self, k)
             for k in ("hidden_sizes", "activation", "distribution")
@@ -168,7 +175,8 @@ def _curves(results: list[Result]) -> dict[str, dict]:
 
 
 def write(report: Report, output_dir: str | Path, *, title: str | None = None) -> list[Path]:
-    """``results.json``, ``loss_curves.png`` (one panel per setting) and ``config.yaml``."""
+    """``results.json``, ``loss_curves.png`` (one panel per setting), with settings and learned
+    optimizers ``ratios.png`` (the heat map of ``settings_table``), and ``config.yaml``."""
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     json_path = out / "results.json"
@@ -181,6 +189,20 @@ def write(report: Report, output_dir: str | Path, *, title: str | None = None) -
             for p in report.panels
         }
         png = plots.loss_curve_panels(panels, out / "loss_curves.png", title=title)
+        first = report.panels[0].comparison
+        names = [r.name for r in first.results if r.learned]
+        if names and all(p.comparison.baselines for p in report.panels):
+            ratios = [
+                [p.comparison.ratios_to_best_baseline()[n] for p in report.panels] for n in names
+            ]
+            heat = plots.ratio_heatmap(
+                ratios,
+                rows=names,
+                columns=[p.name for p in report.panels],
+                path=out / "ratios.png",
+                title=title,
+            )
+            return [json_path, png, heat, save(cfg, out / "config.yaml")]
     else:
         png = plots.loss_curves(
             _curves(report.comparison.results), out / "loss_curves.png", title=title

@@ -7,7 +7,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from l2l.plots.curves import loss_curve_panels, loss_curves
+from l2l.plots.curves import loss_curve_panels, loss_curves, ratio_heatmap
 from l2l.plots.hyper import robustness
 from l2l.plots.studies import (
     race_animation,
@@ -24,6 +24,7 @@ __all__ = [
     "race_animation",
     "race_figure",
     "race_overview",
+    "ratio_heatmap",
     "response_figure",
     "robustness",
     "save_png",

@@ -65,3 +65,31 @@ def loss_curve_panels(
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def ratio_heatmap(
+    ratios, *, rows: list[str], columns: list[str], path: str | Path, title: str = ""
+) -> Path:
+    """A heat map of ratios to the best tuned baseline (rows: optimizers, columns: settings), on
+    a log colour scale centred at 1 (blue: better than the baseline, red: worse), each cell
+    labelled with its ratio."""
+    from matplotlib.colors import TwoSlopeNorm
+
+    values = np.asarray(ratios, dtype=float)
+    logs = np.log10(values)
+    span = max(float(np.nanmax(np.abs(logs))), 0.05)
+    fig, ax = plt.subplots(figsize=(1.4 * len(columns) + 2.5, 0.55 * len(rows) + 1.8))
+    image = ax.imshow(logs, cmap="RdBu_r", norm=TwoSlopeNorm(0.0, -span, span), aspect="auto")
+    for i in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=9)
+    ax.set_xticks(range(len(columns)), columns, rotation=30, ha="right")
+    ax.set_yticks(range(len(rows)), rows)
+    bar = fig.colorbar(image, ax=ax)
+    bar.set_label("log10(ratio to the best tuned baseline)")
+    ax.set_title(title or "mean summed loss / best tuned baseline's", fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -8,7 +8,7 @@ from l2l import evaluate, learned
 from l2l.evaluate import BaselineConfig
 from l2l.experiments import evaluate as experiment
 from l2l.experiments.evaluate import Config, SettingConfig
-from l2l.tasks import QuadraticConfig
+from l2l.tasks import QuadraticConfig, SeparableQuadraticConfig
 
 
 def test_report_files_and_table(tmp_path):
@@ -45,10 +45,13 @@ def test_settings_re_tune_the_baselines_for_each_panel(tmp_path):
         settings=(
             SettingConfig("base"),
             SettingConfig("long uniform", steps=9, distribution="uniform"),
+            SettingConfig("separable", task_section=SeparableQuadraticConfig(dim=4)),
         ),
     )
     report = experiment.run(cfg, show_progress=False)
-    base, other = report.panels
+    base, other, separable = report.panels
+    assert separable.comparison.task["kind"] == "separable_quadratic"
+    assert separable.comparison.task["dim"] == 4
     assert base.comparison.steps == 6 and other.comparison.steps == 9
     assert other.comparison.task["distribution"] == "uniform"
     # Each panel equals a plain comparison of its own task and horizon (the oracle).
@@ -67,11 +70,12 @@ def test_settings_re_tune_the_baselines_for_each_panel(tmp_path):
     table = experiment.settings_table(report)
     ratio = other.comparison.ratios_to_best_baseline()["mine"]
     assert f"({ratio:.3f})" in table.splitlines()[3]
-    json_path, png, _ = experiment.write(report, tmp_path / "out")
-    assert png.stat().st_size > 10_000
+    json_path, png, heat, _ = experiment.write(report, tmp_path / "out")
+    assert png.stat().st_size > 10_000 and heat.name == "ratios.png"
     assert [p["name"] for p in json.loads(json_path.read_text())["settings"]] == [
         "base",
         "long uniform",
+        "separable",
     ]
     # Learned optimizers alone (no baselines): the table gives their numbers without a ratio.
     alone = experiment.run(dataclasses.replace(cfg, baselines=()), show_progress=False)
