@@ -48,8 +48,8 @@ class Report:
 def evaluation_config(cfg: Config, learned_path: str | Path) -> evaluate_experiment.Config:
     """The comparison that closes a run (an ``l2l evaluate`` config)."""
     task = cfg.task
-    if cfg.test_split is not None and hasattr(task, "split"):
-        task = dataclasses.replace(task, split=cfg.test_split)
+    if cfg.test_split is not None:
+        task = task.with_split(cfg.test_split)
     return evaluate_experiment.Config(
         task=task,
         steps=cfg.horizon,

@@ -100,12 +100,9 @@ class MetaTrainConfig:
 
 def validation_task_config(cfg: MetaTrainConfig) -> TaskConfig:
     """The task early stopping scores on: the training task on ``validation_split`` if given."""
-    if cfg.validation_split is None or getattr(cfg.task, "split", None) in (
-        None,
-        cfg.validation_split,
-    ):
+    if cfg.validation_split is None:
         return cfg.task
-    return dataclasses.replace(cfg.task, split=cfg.validation_split)
+    return cfg.task.with_split(cfg.validation_split)
 
 
 #: The fields of a config that may change when a run resumes: how long, how often to log, on

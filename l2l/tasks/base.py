@@ -50,6 +50,12 @@ class TaskConfig:
         """The task this config describes (data tasks load their data set onto the device)."""
         raise NotImplementedError(f"{type(self).__name__} does not say how to build its task")
 
+    def with_split(self, split: str) -> TaskConfig:
+        """The same task drawing its data from ``split`` (itself for a task without data)."""
+        if not hasattr(self, "split") or self.split == split:
+            return self
+        return dataclasses.replace(self, split=split)
+
 
 def register(kind: str):
     """Class decorator: register a :class:`TaskConfig` subclass as the config of task ``kind``."""

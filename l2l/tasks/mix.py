@@ -69,5 +69,8 @@ class MixConfig(TaskConfig):
         if nested:
             raise ValueError(f"members: a mix cannot hold a mix (member {nested[0]})")
 
+    def with_split(self, split: str) -> MixConfig:
+        return dataclasses.replace(self, members=tuple(m.with_split(split) for m in self.members))
+
     def build(self) -> TaskMixture:
         return TaskMixture(members=tuple(m.build() for m in self.members))

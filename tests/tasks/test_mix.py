@@ -55,3 +55,13 @@ def test_mix_config_errors_name_the_key():
         )
     with pytest.raises(config_lib.ConfigError, match=r"members\.0\.kind.*quadratc"):
         config_lib.from_dict(MixConfig, {"members": [{"kind": "quadratc"}]})
+
+
+def test_a_split_reaches_every_member_with_data():
+    cfg = config_lib.from_dict(
+        MixConfig, {"members": [{"kind": "quadratic"}, {"kind": "mlp"}, {"kind": "conv"}]}
+    )
+    moved = cfg.with_split("test")
+    assert moved.members[0] is cfg.members[0]  # no data, no split
+    assert [m.split for m in moved.members[1:]] == ["test", "test"]
+    assert [m.split for m in cfg.members[1:]] == ["train", "train"]
