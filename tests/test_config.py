@@ -149,6 +149,7 @@ def test_every_shipped_config_loads_with_the_command_that_reads_it():
         hyper_mnist,
         meta_train,
         responses,
+        short_horizon,
         surfaces,
         talk_example,
         zero_machine,
@@ -157,6 +158,10 @@ def test_every_shipped_config_loads_with_the_command_that_reads_it():
     MetaTrainConfig = meta_train.Config
     readers = {
         "hyper_mnist": hyper_mnist.Config,
+        "hyper_defaults": hyper_mnist.Config,
+        "fashion_mix_mlp_lopt": MetaTrainConfig,
+        "mnist_mlp_lopt": MetaTrainConfig,
+        "short_horizon": short_horizon.Config,
         "mnist_generalization": EvaluateConfig,
         "mnist_lstm": MetaTrainConfig,
         "mnist_mix_lstm": MetaTrainConfig,

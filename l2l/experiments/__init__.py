@@ -48,6 +48,10 @@ EXPERIMENTS: dict[tuple[str, ...], Entry] = {
         "talk_example",
         "the talk's own example: y = a x with step sizes as dual numbers (float64), vs the stack",
     ),
+    ("short-horizon",): Entry(
+        "short_horizon",
+        "the short-horizon bias: one-step vs whole-run hypergradients vs the tuned step size",
+    ),
 }
 
 
