@@ -53,6 +53,9 @@ class MetaTrainConfig:
     truncation: int = field(20, ge=1, help="optimizee steps per meta-step (truncated BPTT)")
     batch_size: int = field(128, ge=1, help="task instances per meta-step (vmapped)")
     meta_steps: int = field(3000, ge=1, help="meta-steps (truncations) in all")
+    time_budget_minutes: float | None = field(
+        None, gt=0, help="stop meta-training after this much wall-clock time (None: no limit)"
+    )
     objective: str = field("sum", help="a name in l2l.meta.objectives.OBJECTIVES")
     second_derivatives: bool = False  # tbptt only: ES and PES see the whole function anyway
     # The meta-gradient estimator (l2l.meta.estimators): truncated backpropagation, Persistent
@@ -108,6 +111,7 @@ def validation_task_config(cfg: MetaTrainConfig) -> TaskConfig:
 #: The fields of a config that may change when a run resumes: how long, how often to log, on
 #: which devices, with or without remat: nothing that changes the numbers computed.
 RESUMABLE_CHANGES = (
+    "time_budget_minutes",
     "eval_every",
     "checkpoint_every",
     "log_every",

@@ -129,6 +129,8 @@ def train(
     )
     compile_seconds = None
     step = start_step
+    budget = math.inf if cfg.time_budget_minutes is None else 60.0 * cfg.time_budget_minutes
+    out_of_time = False
     while step < end:
         state, metrics = trainer.step(state)
         step += 1
@@ -139,14 +141,17 @@ def train(
             m = {k: float(v) for k, v in metrics.items()}
             log({"step": step, **m, "seconds": elapsed0 + time.perf_counter() - t0})
             bar.set_postfix(meta_loss=f"{m['meta_loss']:.4g}", skipped=int(m["skipped"]))
-        if step % cfg.eval_every == 0 or step == cfg.meta_steps:
+        out_of_time = elapsed0 + time.perf_counter() - t0 >= budget
+        if step % cfg.eval_every == 0 or step == cfg.meta_steps or out_of_time:
             evaluate_now(step)
-        if step % cfg.checkpoint_every == 0 or step == end:
+        if step % cfg.checkpoint_every == 0 or step == end or out_of_time:
             extra["elapsed"] = np.array(elapsed0 + time.perf_counter() - t0)
             host_state = distributed.to_host(state)  # a collective: every process takes part
             if main:
                 save_checkpoint(ckpt_path, host_state, extra)
         bar.update(1)
+        if out_of_time:  # the wall-clock budget (time_budget_minutes) is spent
+            break
     bar.close()
     if metrics_file is not None:
         metrics_file.close()
