@@ -535,12 +535,12 @@ def run_robustness(cfg: Config, task, test: TestSplit, progress=None) -> Robustn
 
 def run(cfg: Config, *, show_progress: bool = True) -> Report:
     """Both experiments; one line per row and per height while ``show_progress``."""
-    from l2l.data import load_mnist
+    from l2l.data import load_dataset
 
     progress = print_progress if show_progress else None
     start = time.perf_counter()
     task = cfg.task.build()
-    data = load_mnist(cfg.task.data_dir)
+    data = load_dataset(cfg.task.dataset, cfg.task.data_dir)
     test = TestSplit(jnp.asarray(data.test.images), jnp.asarray(data.test.labels))
     rows = run_table(cfg, task, test, progress)
     table_minutes = (time.perf_counter() - start) / 60
