@@ -421,8 +421,13 @@ def stack(
             new_floats = [x for x, f in zip(new_leaves, is_float, strict=True) if f]
             return (step, new_floats), new_state
 
-        z = jax.tree.map(lambda t: discount * t, state.tangent)
-        s = [discount * t for t in state.state_tangent]
+        # Tangents that overflowed (a diverging start) restart from zero instead of poisoning every
+        # later hypergradient: the run's derivative is then counted from this step on.
+        alive = _all_finite((state.tangent, state.state_tangent))
+        z = jax.tree.map(
+            lambda t: jnp.where(alive, discount * t, 0.0).astype(t.dtype), state.tangent
+        )
+        s = [jnp.where(alive, discount * t, 0.0).astype(t.dtype) for t in state.state_tangent]
         hz = jax.vmap(lambda zj: _like(jax.jvp(grad_fn, (params,), (zj,))[1], grads))(z)
         basis = jnp.eye(raw_vector.shape[0], dtype=raw_vector.dtype)
         floats = [x for x, f in zip(leaves, is_float, strict=True) if f]

@@ -248,3 +248,28 @@ def test_memory_of_each_mode_is_k_copies_never_one_per_step():
     assert extra("run", adam3) == 3 * 3  # Three tangents of theta, mu and nu.
     assert extra("forward", hyper.sgd(0.1)) == 1
     assert extra("run", hyper.sgd(0.1)) == 1  # SGD has no float state.
+
+
+def test_whole_run_tangents_that_overflow_restart_from_zero(x64):
+    """A non-finite carried tangent costs one skipped hyper-step, not every later one: the next
+    tangent is the one-step tangent (as if mu were 0 once) and learning goes on."""
+    params, loss = _quadratic_problem()
+    opt = hyper.stack(hyper.sgd(0.02), hyper.sgd(), mode="run", discount=1.0)
+    state = opt.init(params)
+    grad_fn = jax.grad(loss)
+    for _ in range(3):
+        updates, state = opt.update(grad_fn(params), state, params, grad_fn=grad_fn)
+        params = optax.apply_updates(params, updates)
+    poisoned = state.levels[0]._replace(tangent=jnp.full_like(state.levels[0].tangent, jnp.inf))
+    state = state._replace(levels=(poisoned, *state.levels[1:]))
+    updates, state = opt.update(grad_fn(params), state, params, grad_fn=grad_fn)
+    assert int(state.levels[0].skipped) == 1
+    # The new tangent is d step / d log(alpha) of this update alone: the step itself.
+    np.testing.assert_allclose(state.levels[0].tangent[0], updates, rtol=1e-12)
+    alpha = float(state.levels[0].hyperparams["learning_rate"])
+    params = optax.apply_updates(params, updates)
+    for _ in range(3):
+        updates, state = opt.update(grad_fn(params), state, params, grad_fn=grad_fn)
+        params = optax.apply_updates(params, updates)
+    assert int(state.levels[0].skipped) == 1
+    assert float(state.levels[0].hyperparams["learning_rate"]) != alpha  # learning went on
