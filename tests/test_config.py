@@ -148,6 +148,7 @@ def test_every_shipped_config_loads_with_the_command_that_reads_it():
     from l2l.experiments import (
         hyper_mnist,
         meta_train,
+        no_tuning,
         responses,
         short_horizon,
         surfaces,
@@ -161,6 +162,8 @@ def test_every_shipped_config_loads_with_the_command_that_reads_it():
         "hyper_defaults": hyper_mnist.Config,
         "fashion_mix_mlp_lopt": MetaTrainConfig,
         "mnist_mlp_lopt": MetaTrainConfig,
+        "quadratic_mlp_lopt": MetaTrainConfig,
+        "no_tuning": no_tuning.Config,
         "short_horizon": short_horizon.Config,
         "mnist_generalization": EvaluateConfig,
         "mnist_lstm": MetaTrainConfig,

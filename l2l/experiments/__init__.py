@@ -52,6 +52,10 @@ EXPERIMENTS: dict[tuple[str, ...], Entry] = {
         "short_horizon",
         "the short-horizon bias: one-step vs whole-run hypergradients vs the tuned step size",
     ),
+    ("no-tuning",): Entry(
+        "no_tuning",
+        "which optimizer needs no tuning: hyperoptimizer stacks vs parameter-free, Fashion-MNIST",
+    ),
 }
 
 

@@ -174,3 +174,137 @@ def _wrap(text: str, width: int = 48) -> str:
     import textwrap
 
     return "\n".join(textwrap.wrap(text, width))
+
+
+# The no-tuning figure's training-loss axis ends here (a 10-class net starts near log 10 = 2.3).
+LOSS_CAP = 10.0
+
+
+def no_tuning_robustness(
+    results: list[dict],
+    path: str | Path,
+    *,
+    multipliers: list[float],
+    reference: dict,
+    title: str = "",
+) -> Path:
+    """The no-tuning study (``l2l no-tuning``) against the initial step-size multiplier m, one
+    curve per contender: the final training loss (top, log scale), the test error (middle) and
+    the step size of the last update (bottom, log scale); plain optimizers and hyperoptimizer
+    stacks on the left, parameter-free optimizers on the right.
+
+    ``results`` are the contenders as ``l2l.experiments.no_tuning`` writes them: ``name``,
+    ``family`` (``plain``, ``stack``, ``parameter-free``), ``contender`` (its config: ``mode``,
+    ``stack``, ``optimizer``), ``default`` and ``starts`` (per multiplier: ``train_loss``,
+    ``test_error`` and ``step_size`` (or None) with ``per_seed`` values). Each curve is the
+    median over seeds with the seeds' range shaded (a diverged seed is left out); a start whose
+    median diverged, or whose training loss is above ``LOSS_CAP``, is marked on the top edge. A
+    contender with no starts (not swept) is a dotted horizontal line at its defaults' median.
+    ``reference`` holds tuned Adam's ``train_loss`` and ``test_error`` (grey dashed lines) and the
+    tuned step sizes ``step_sizes`` (``{'adam': ..., 'sgd': ...}``, grey dotted lines)."""
+    rows = ("train_loss", "test_error", "step_size")
+    fig, axes = plt.subplots(3, 2, figsize=(12.5, 13.0), dpi=100, sharex=True, sharey="row")
+    m = np.asarray(multipliers, np.float64)
+    # One colour per stack (per optimizer on the right); the variants of one differ in style.
+    colors: dict[tuple, tuple] = {}
+    variants: dict[tuple, int] = {}
+    for result in results:
+        column = 1 if result["family"] == "parameter-free" else 0
+        contender = result["contender"]
+        if result["family"] == "plain":
+            style = {"ls": "-", "marker": "s", "lw": 2.2}
+            color = "black" if contender["optimizer"] == "adam" else "0.45"
+        else:
+            what = (column, tuple(contender["stack"]) or contender["optimizer"])
+            if what not in colors:
+                used = sum(1 for c, _ in colors if c == column)
+                colors[what] = plt.cm.tab10.colors[(used + (3 if column else 0)) % 10]
+            color = colors[what]
+            variant = variants.get(what, 0)
+            variants[what] = variant + 1
+            if result["family"] == "stack":
+                dashed = contender["mode"] == "run"
+            else:
+                dashed = variant % 2 == 1
+            style = {"ls": "--" if dashed else "-", "marker": "os^v"[variant % 4]}
+        for row, key in enumerate(rows):
+            ax = axes[row, column]
+            if not result["starts"]:
+                if result["default"].get(key) is not None:
+                    default = np.asarray(result["default"][key]["per_seed"], np.float64)
+                    label = result["name"] if row == 1 else None
+                    ax.axhline(np.median(default), color=color, ls=":", lw=1.5, label=label)
+                continue
+            if any(start.get(key) is None for start in result["starts"]):
+                continue
+            values = np.asarray([start[key]["per_seed"] for start in result["starts"]], np.float64)
+            median = np.median(values, axis=1)
+            label = result["name"] if row == 1 else None
+            ax.plot(
+                m,
+                np.where(np.isfinite(median), median, np.nan),
+                color=color,
+                ms=4,
+                label=label,
+                **style,
+            )
+            masked = np.ma.masked_invalid(values)  # The range of the seeds that did not diverge.
+            low = masked.min(axis=1).filled(np.nan)
+            high = masked.max(axis=1).filled(np.nan)
+            ax.fill_between(m, low, high, color=color, alpha=0.08, lw=0)
+            lost = ~np.isfinite(median) | ((median > LOSS_CAP) if key == "train_loss" else False)
+            if lost.any() and key != "step_size":
+                ax.plot(
+                    m[lost],
+                    np.ones(lost.sum()),
+                    ls="none",
+                    marker="x",
+                    color=color,
+                    ms=7,
+                    transform=ax.get_xaxis_transform(),
+                    clip_on=False,
+                )
+    steps = reference.get("step_sizes", {})
+    for column in range(2):
+        top, middle, bottom = axes[:, column]
+        top.axhline(reference["train_loss"], color="0.5", ls="--", lw=1.0)
+        middle.axhline(reference["test_error"], color="0.5", ls="--", lw=1.0, label="tuned Adam")
+        for name, value in steps.items():
+            bottom.axhline(value, color="0.5", ls=":", lw=1.0)
+            bottom.text(m[0], value, f" tuned {name} α*", va="bottom", fontsize=7, color="0.4")
+        top.set_yscale("log")
+        low, high = top.get_ylim()
+        top.set_ylim(low, min(high, LOSS_CAP))
+        bottom.set_yscale("log")
+        if steps:  # Four decades below the smallest tuned step size, two above the largest.
+            bottom.set_ylim(min(steps.values()) * 1e-4, max(steps.values()) * 1e2)
+        for ax in (top, middle, bottom):
+            ax.set_xscale("log")
+            ax.grid(True, which="major", alpha=0.3)
+        bottom.set_xlabel("initial step size = m × reference (tuned α* or the default)")
+        handles, labels = middle.get_legend_handles_labels()
+        bottom.legend(
+            handles,
+            labels,
+            frameon=False,
+            fontsize=7.5,
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.2),
+            ncol=2,
+        )
+    axes[0, 0].set_title(
+        "plain optimizers and hyperoptimizer stacks (dashed: whole run)", fontsize=9
+    )
+    axes[0, 1].set_title("parameter-free optimizers (optax.contrib)", fontsize=9)
+    axes[0, 0].set_ylabel(
+        f"final training loss (whole training split)\n× at the top: diverged or above {LOSS_CAP:g}"
+    )
+    axes[1, 0].set_ylabel("test error % (official test split)")
+    axes[2, 0].set_ylabel("step size of the last update\n(stack: bottom α; Prodigy: lr · d; ...)")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
