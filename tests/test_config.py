@@ -163,6 +163,7 @@ def test_every_shipped_config_loads_with_the_command_that_reads_it():
         "fashion_mix_mlp_lopt": MetaTrainConfig,
         "mnist_mlp_lopt": MetaTrainConfig,
         "quadratic_mlp_lopt": MetaTrainConfig,
+        "generalization_matrix": EvaluateConfig,
         "no_tuning": no_tuning.Config,
         "short_horizon": short_horizon.Config,
         "mnist_generalization": EvaluateConfig,
