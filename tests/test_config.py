@@ -122,7 +122,9 @@ def test_experiment_configs_validate_their_meaning(tmp_path):
         config_lib.load(
             EvaluateConfig, write(tmp_path, "task: {kind: mlp, hidden_sizes: [20, 0]}\n")
         )
-    with pytest.raises(ConfigError, match="task.kind.*unknown task kind 'cnn'.*Known: conv, mlp, "):
+    with pytest.raises(
+        ConfigError, match="task.kind.*unknown task kind 'cnn'.*Known: conv, mix, mlp, "
+    ):
         config_lib.load(EvaluateConfig, write(tmp_path, "task: {kind: cnn}\n"))
     with pytest.raises(ConfigError, match="task.kind.*'quadratc'. Did you mean 'quadratic'"):
         config_lib.load(EvaluateConfig, write(tmp_path, "task: {kind: quadratc}\n"))

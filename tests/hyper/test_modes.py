@@ -82,9 +82,12 @@ LEVELS = {
 PARAMETERIZATIONS = ["raw", "log", "sqrt", "auto"]
 
 
-@pytest.mark.parametrize("height", [2, 3])
-@pytest.mark.parametrize("reparam", PARAMETERIZATIONS)
-@pytest.mark.parametrize("rule", sorted(LEVELS))
+@pytest.mark.parametrize(
+    "rule, reparam, height",
+    [(rule, reparam, 2) for rule in sorted(LEVELS) for reparam in PARAMETERIZATIONS]
+    # Height 3 adds a learning level of its own kind (Adam), the same for every bottom level.
+    + [(rule, "auto", 3) for rule in sorted(LEVELS)],
+)
 def test_forward_one_step_hypergradients_equal_reverse_mode(x64, rule, reparam, height):
     """Every level's hypergradient and hyperparameters, step by step, agree to rtol 1e-9."""
     if rule == "adam" and reparam == "sqrt":
@@ -99,7 +102,7 @@ def test_forward_one_step_hypergradients_equal_reverse_mode(x64, rule, reparam, 
     traces = {}
     for mode in ("forward", "reverse"):
         opt = hyper.stack(LEVELS[rule](reparam), *middle, hyper.sgd(0.02), mode=mode)
-        traces[mode] = _trace(opt, params, loss, 5)  # level 2 learns from update 3 on
+        traces[mode] = _trace(opt, params, loss, 4)  # level 2 learns from update 3 on
     (p_fwd, fwd), (p_rev, rev) = traces["forward"], traces["reverse"]
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-15), fwd, rev)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-9), p_fwd, p_rev)
@@ -129,8 +132,11 @@ PLAIN = {
 }
 
 
-@pytest.mark.parametrize("problem", [_mlp_problem, _quadratic_problem], ids=["mlp", "quadratic"])
-@pytest.mark.parametrize("reparam", ["raw", "log"])
+@pytest.mark.parametrize(
+    "problem, reparam",
+    [(_mlp_problem, "log"), (_quadratic_problem, "raw")],
+    ids=["mlp-log", "quadratic-raw"],
+)
 @pytest.mark.parametrize("rule", sorted(PLAIN))
 def test_whole_run_mode_at_mu_1_is_the_gradient_through_the_unrolled_run(
     x64, rule, reparam, problem

@@ -193,7 +193,8 @@ def test_resume_after_kill_gives_the_same_meta_parameters(tmp_path):
 
 def test_a_time_budget_stops_training_early_and_keeps_a_resumable_checkpoint(tmp_path):
     """A spent wall-clock budget ends the loop after the step in flight, with an evaluation and a
-    checkpoint there; resuming without the budget finishes the run exactly as straight through."""
+    checkpoint there; resuming without the budget finishes the run (resuming itself is checked
+    against a straight run in test_resume_after_kill_gives_the_same_meta_parameters)."""
     cfg = tiny_config(
         horizon=6,
         truncation=3,
@@ -201,18 +202,16 @@ def test_a_time_budget_stops_training_early_and_keeps_a_resumable_checkpoint(tmp
         batch_size=3,
         eval_every=3,
         checkpoint_every=3,
-        output_dir=str(tmp_path / "a"),
+        time_budget_minutes=1e-9,
+        output_dir=str(tmp_path / "b"),
     )
-    straight = meta_lib.train(cfg, show_progress=False)
-    budgeted = dataclasses.replace(cfg, time_budget_minutes=1e-9, output_dir=str(tmp_path / "b"))
-    stopped = meta_lib.train(budgeted, show_progress=False)
+    stopped = meta_lib.train(cfg, show_progress=False)
     assert stopped.steps == 1 and math.isfinite(stopped.best_score)
     assert (tmp_path / "b" / "best.l2l").exists()
     finished = meta_lib.train(
-        dataclasses.replace(budgeted, time_budget_minutes=None), show_progress=False
+        dataclasses.replace(cfg, time_budget_minutes=None), show_progress=False
     )
     assert finished.steps == 6
-    jax.tree.map(np.testing.assert_array_equal, finished.meta_params, straight.meta_params)
 
 
 def test_meta_training_improves_the_optimizer_on_quadratics():
