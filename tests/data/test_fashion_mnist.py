@@ -255,7 +255,7 @@ def test_data_dir_environment_variable(monkeypatch, tmp_path, shared):
     # $L2L_DATA_DIR as the data set's own directory, or as a root with a fashion-mnist/ inside.
     for value in (shared, shared.parent):
         monkeypatch.setenv("L2L_DATA_DIR", str(value))
-        assert search_path("fashion-mnist")[0].path == shared
+        assert search_path("fashion-mnist")[0].path.resolve() == shared.resolve()
         assert load_dataset("fashion-mnist", download=False) is explicit
     # The argument wins, and is then the only place looked.
     empty = tmp_path / "empty"
