@@ -77,6 +77,7 @@ import optax
 from l2l import hyper, unroll
 from l2l._suggest import did_you_mean
 from l2l.config import field, save, to_dict
+from l2l.experiments.seeds import Stats
 from l2l.plots import hyper as hyper_plots
 from l2l.tasks import ConvConfig, MLPConfig, TaskConfig
 
@@ -495,24 +496,6 @@ def tuned_adam(cfg: Config) -> ContenderConfig | None:
 
 
 # --------------------------------------------------------------------------- the report
-
-
-@dataclasses.dataclass
-class Stats:
-    """A number measured once per seed: its mean and sample standard deviation over the seeds."""
-
-    mean: float
-    sd: float  # 0 for one seed
-    per_seed: list[float]
-
-    @classmethod
-    def of(cls, values) -> Stats:
-        values = np.asarray(values, np.float64)
-        sd = float(np.std(values, ddof=1)) if values.size > 1 else 0.0
-        return cls(float(np.mean(values)), sd, values.tolist())
-
-    def to_json(self) -> dict:
-        return {"mean": self.mean, "sd": self.sd, "per_seed": self.per_seed}
 
 
 @dataclasses.dataclass

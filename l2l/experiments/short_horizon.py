@@ -79,6 +79,7 @@ from flax import struct
 
 from l2l import hyper, optimizers, unroll
 from l2l.config import field, save, to_dict
+from l2l.experiments.seeds import Stats
 from l2l.plots.hyper import short_horizon_traces
 from l2l.tasks import MLPConfig, TaskConfig
 
@@ -369,24 +370,6 @@ def trajectories(
 
 
 # --------------------------------------------------------------------------- the report
-
-
-@dataclasses.dataclass
-class Stats:
-    """A number measured once per seed: its mean and sample standard deviation over the seeds."""
-
-    mean: float
-    sd: float  # 0 for one seed
-    per_seed: list[float]
-
-    @classmethod
-    def of(cls, values) -> Stats:
-        values = np.asarray(values, np.float64)
-        sd = float(np.std(values, ddof=1)) if values.size > 1 else 0.0
-        return cls(float(np.mean(values)), sd, values.tolist())
-
-    def to_json(self) -> dict:
-        return dataclasses.asdict(self)
 
 
 @dataclasses.dataclass
