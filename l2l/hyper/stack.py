@@ -387,7 +387,7 @@ def stack(
             lambda e: jax.jvp(update, (raw_vector,), (e,), has_aux=True),
             out_axes=(None, 0, None),
         )(basis)
-        return step, new_state, _like_stacked(tangent, step)
+        return step, new_state, _like(tangent, step)
 
     def reverse_hypergradient(i: int, state: LevelState, grads) -> tuple[jax.Array, jax.Array]:
         """d f / d phi through level i's previous update (a vjp with cotangent ``grads``), and the
@@ -544,11 +544,6 @@ def stack(
         return step, HyperState(levels=tuple(new_levels))
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
-
-
-def _like_stacked(tangent: Any, reference: Any) -> Any:
-    """Stacked tangents in the dtypes of ``reference``'s leaves."""
-    return jax.tree.map(lambda t, r: jnp.asarray(t, jnp.result_type(r)), tangent, reference)
 
 
 def guarded(opt_state: Any) -> jax.Array:
