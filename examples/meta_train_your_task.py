@@ -113,7 +113,7 @@ print(
 comparison = evaluate.compare(
     cfg.task,
     baselines=[
-        evaluate.BaselineConfig("adam", lr_min=1e-3, lr_max=1.0, num_lrs=4 if SMALL else 13)
+        evaluate.BaselineConfig.of("adam", lr_min=1e-3, lr_max=1.0, num_lrs=4 if SMALL else 13)
     ],
     learned_optimizers=[str(OUT / "best.l2l")],
     steps=40,

@@ -2,9 +2,13 @@
 
     l2l meta-train [CONFIG.yaml] [key=value ...]
     l2l evaluate [CONFIG.yaml] [key=value ...]
-    l2l study {responses,surfaces} [CONFIG.yaml] [key=value ...]
+    l2l study responses [CONFIG.yaml] [key=value ...]
+    l2l study surfaces [CONFIG.yaml] [key=value ...]
     l2l hyper [CONFIG.yaml] [key=value ...]
     l2l zero-machine [CONFIG.yaml] [key=value ...]
+    l2l talk [CONFIG.yaml] [key=value ...]
+    l2l short-horizon [CONFIG.yaml] [key=value ...]
+    l2l no-tuning [CONFIG.yaml] [key=value ...]
 
 Every subcommand does the same: load the experiment's config (without a file, its embedded
 defaults; dotted overrides on top), ``run`` it, ``write`` its report into ``output_dir`` and print

@@ -12,7 +12,11 @@ Kinds: a config section whose class has a :class:`Kinds` registry (``__kinds__``
 class registered under its ``kind:`` key (e.g. ``task: {kind: mlp, ...}`` builds the ``mlp`` task's
 own config class). The engine knows no kind by name: each module registers its own. A class may
 rename a key (``__renamed__ = {"lr": "learning_rate"}``): the old spelling is still read, with a
-``DeprecationWarning``.
+``DeprecationWarning``. Two more hooks let a class read what users write: ``__from_string__``, a
+classmethod turning a plain string into the section's mapping (an optimizer written as ``adam``),
+and ``__normalize__``, a classmethod rewriting the mapping before it is built (an older layout of
+the section, read with a ``DeprecationWarning``). Either runs before validation, so the built
+config holds only what its fields say.
 This module imports nothing of l2l but the private base pieces, so every layer may use it.
 """
 
@@ -198,6 +202,13 @@ def from_dict(
     where = prefix or "(top level)"
     if isinstance(data, cls):
         return data
+    from_string = getattr(cls, "__from_string__", None)
+    if isinstance(data, str) and from_string is not None:
+        try:
+            data = from_string(data)
+        except (ValueError, TypeError, KeyError) as err:
+            message = err.args[0] if isinstance(err, KeyError) and err.args else err
+            raise ConfigError(f"{source}: key '{where}': {message}") from None
     if not isinstance(data, dict):
         raise ConfigError(
             f"{source}: key '{where}': expected a mapping for {cls.__name__}, got {data!r}"
@@ -207,6 +218,12 @@ def from_dict(
         kind = data.get("kind", default_kind or getattr(cls, "kind", None))
         cls = kinds.get(kind, where=f"{source}: key '{_join(prefix, 'kind')}'")
         data = {**data, "kind": kind}
+    normalize = getattr(cls, "__normalize__", None)
+    if normalize is not None:
+        try:
+            data = normalize(data, where=f"{source}: key '{where}'")
+        except (ValueError, TypeError) as err:
+            raise ConfigError(f"{source}: key '{where}': {err}") from None
     data = _renamed_keys(cls, data, source, prefix)
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}

@@ -11,7 +11,6 @@ reported on a separate *held-out* set of instances, the same instances for every
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 import warnings
 from collections.abc import Callable, Sequence
@@ -22,9 +21,10 @@ import jax
 import numpy as np
 import optax
 
-from l2l import learned, optimizers
-from l2l.config import field
-from l2l.unroll import TEST_SET, TUNING_SET, instance_keys, loss_curves
+from l2l import specs, sweep
+from l2l.specs import OptimizerSpec
+from l2l.sweep import LogGrid
+from l2l.unroll import TEST_SET, TUNING_SET, instance_keys
 
 __all__ = [
     "DEFAULT_BASELINES",
@@ -44,46 +44,80 @@ __all__ = [
 ]
 
 
-@dataclasses.dataclass(frozen=True)
-class BaselineConfig:
-    """A hand-designed optimizer to tune: its name, the learning-rate grid, and its other
-    hyperparameters (optax's names, e.g. ``{momentum: 0.9}`` for ``nesterov``)."""
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class BaselineConfig(LogGrid):
+    """A hand-designed optimizer to tune: its spec (any kind, :mod:`l2l.specs`) and the log grid
+    of its ``learning_rate`` (``lr_min``, ``lr_max``, ``num_lrs``); ``label`` names it in tables
+    (default: the spec's label or name).
 
-    name: str
-    lr_min: float = field(1e-4, gt=0)
-    lr_max: float = field(1.0, gt=0)
-    num_lrs: int = field(9, ge=1)
-    hyperparams: dict[str, float] = field({})
+        {optimizer: adam, lr_min: 1.0e-4, lr_max: 1.0, num_lrs: 25}
+        {optimizer: {name: nesterov, hyperparams: {momentum: 0.9}}, num_lrs: 25}
+
+    The layout of l2l 0.2 (``{name: nesterov, hyperparams: {momentum: 0.9}, ...}``) is still read,
+    with a ``DeprecationWarning``; it goes in l2l 0.4."""
+
+    optimizer: OptimizerSpec
+    label: str = ""
+
+    @classmethod
+    def __normalize__(cls, data: dict, *, where: str) -> dict:
+        if "optimizer" in data or not ({"name", "hyperparams"} & set(data)):
+            return data
+        warnings.warn(
+            f"{where}: a baseline written as {{name: ..., hyperparams: ...}} is deprecated; write "
+            "{optimizer: {name: ..., hyperparams: ...}, lr_min: ..., ...} (an optimizer spec)",
+            DeprecationWarning,
+            stacklevel=4,
+        )
+        data = dict(data)
+        optimizer = {"kind": "classic", "name": data.pop("name", None)}
+        if "hyperparams" in data:
+            optimizer["hyperparams"] = data.pop("hyperparams")
+        return {"optimizer": optimizer, **data}
+
+    @classmethod
+    def of(cls, optimizer: OptimizerSpec | str | dict, **grid_and_label) -> BaselineConfig:
+        """``BaselineConfig.of("adam", lr_min=1e-3, num_lrs=13)``: any spec, or what
+        :func:`l2l.specs.spec` reads (a name, a mapping)."""
+        return cls(optimizer=specs.spec(optimizer), **grid_and_label)
 
     def __post_init__(self):
-        if self.name not in optimizers.OPTIMIZERS:
-            known = ", ".join(sorted(optimizers.OPTIMIZERS))
-            raise ValueError(f"unknown optimizer {self.name!r}; known: {known}")
-        if self.lr_max < self.lr_min:
-            raise ValueError(f"lr_max ({self.lr_max}) is below lr_min ({self.lr_min})")
-        if {"lr", "learning_rate"} & set(self.hyperparams):
+        super().__post_init__()
+        if "learning_rate" in getattr(self.optimizer, "hyperparams", {}):
             raise ValueError(
                 "the learning rate is tuned over the grid [lr_min, lr_max]; remove it from "
                 "hyperparams"
             )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            self.make(self.lr_min)  # names an unknown hyperparameter or a bad value
+        self.optimizer.check_arguments(["learning_rate"])
+
+    @property
+    def name(self) -> str:
+        return self.label or self.optimizer.display_label
+
+    @property
+    def hyperparams(self) -> dict[str, Any]:
+        """The spec's fixed hyperparameters (besides the tuned learning rate)."""
+        return dict(getattr(self.optimizer, "hyperparams", {}))
 
     @property
     def lr_grid(self) -> np.ndarray:
-        return np.geomspace(self.lr_min, self.lr_max, self.num_lrs)
+        return self.values
 
     def make(self, learning_rate) -> optax.GradientTransformationExtraArgs:
-        return optimizers.make(self.name, learning_rate=learning_rate, **self.hyperparams)
+        return self.optimizer.build(learning_rate=learning_rate)
+
+
+def _classic(name: str, **hyperparams) -> BaselineConfig:
+    spec = specs.ClassicSpec(name=name, hyperparams=hyperparams)
+    return BaselineConfig(optimizer=spec, lr_min=1e-4, lr_max=1.0, num_lrs=25)
 
 
 DEFAULT_BASELINES = (
-    BaselineConfig("sgd", 1e-4, 1.0, 25),
-    BaselineConfig("momentum", 1e-4, 1.0, 25, {"momentum": 0.9}),
-    BaselineConfig("nesterov", 1e-4, 1.0, 25, {"momentum": 0.9}),
-    BaselineConfig("rmsprop", 1e-4, 1.0, 25, {"decay": 0.9}),
-    BaselineConfig("adam", 1e-4, 1.0, 25),
+    _classic("sgd"),
+    _classic("momentum", momentum=0.9),
+    _classic("nesterov", momentum=0.9),
+    _classic("rmsprop", decay=0.9),
+    _classic("adam"),
 )
 
 
@@ -108,21 +142,6 @@ Score = Callable[[np.ndarray], float]
 # --------------------------------------------------------------------------- tuning
 
 
-# One compiled function per optimizer and horizon, reused across grids, panels and comparisons
-# (the task and the instances are arguments, so every task of one structure shares it).
-@functools.cache
-def _baseline_curves(name: str, hyperparams: tuple, steps: int):
-    def make(learning_rate):
-        return optimizers.make(name, learning_rate=learning_rate, **dict(hyperparams))
-
-    return jax.jit(lambda t, k, lr: loss_curves(make, t, k, steps, lr))
-
-
-@functools.cache
-def _learned_curves(config: learned.LearnedOptimizerConfig, steps: int):
-    return jax.jit(lambda t, k, mp: loss_curves(config.optimizer, t, k, steps, mp))
-
-
 class Tuned(NamedTuple):
     """What :func:`tune` chose and how the choice does on the held-out instances."""
 
@@ -142,23 +161,31 @@ def tune(
     *,
     score: Score = mean_summed_loss,
     progress=None,
+    runner: sweep.Runner | None = None,
 ) -> Tuned:
-    """Choose ``baseline``'s learning rate on the tuning instances by ``score``; run the chosen
-    one on the held-out instances. One compiled function serves the whole grid."""
-    fn = _baseline_curves(baseline.name, tuple(sorted(baseline.hyperparams.items())), steps)
-    scores = []
-    for lr in baseline.lr_grid:
-        value = score(np.asarray(fn(task, tuning_keys, lr), np.float64))
-        scores.append(value if math.isfinite(value) else math.inf)
-        if progress is not None:
-            progress.update(1)
-    best = int(np.argmin(scores))
-    if not math.isfinite(scores[best]):
-        raise RuntimeError(f"{baseline.name}: every learning rate of the grid diverged")
-    at_edge = baseline.num_lrs > 1 and best in (0, baseline.num_lrs - 1)
-    learning_rate = float(baseline.lr_grid[best])
-    test_curves = np.asarray(fn(task, test_keys, learning_rate), np.float64)
-    return Tuned(learning_rate, baseline.lr_grid, scores, at_edge, test_curves)
+    """Choose ``baseline``'s learning rate on the tuning instances by ``score`` of their loss
+    curves; run the chosen one on the held-out instances. One compiled program (of ``runner``,
+    which may be shared with other tunings: every baseline of one structure and horizon uses it)
+    serves the whole grid, one learning rate at a time."""
+    runner = runner or sweep.Runner()
+    try:
+        tuned = sweep.tune(
+            baseline.optimizer,
+            baseline,
+            task,
+            tuning_keys,
+            steps,
+            score=lambda out: score(np.asarray(out["curve"], np.float64)),
+            runner=runner,
+            chunk=1,
+            progress=None if progress is None else progress.update,
+        )
+    except RuntimeError:
+        raise RuntimeError(f"{baseline.name}: every learning rate of the grid diverged") from None
+    chosen = {"learning_rate": tuned.grid[tuned.index : tuned.index + 1]}
+    test = runner.run(baseline.optimizer, task, test_keys, steps, chosen)
+    test_curves = np.asarray(test["curve"][0], np.float64)
+    return Tuned(tuned.value, tuned.grid, tuned.scores, tuned.at_edge, test_curves)
 
 
 # --------------------------------------------------------------------------- results
@@ -184,8 +211,7 @@ class Result:
     lr_grid: list[float] | None = None  # a tuned baseline's grid and tuning scores
     tuning_scores: list[float] | None = None
 
-    def to_json(self) -> dict:
-        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+    __json_omit_none__ = True  # a learned optimizer's JSON has no grid and tuning scores
 
     @classmethod
     def from_json(cls, data: dict) -> Result:
@@ -212,10 +238,17 @@ def curve_summary(curves: np.ndarray) -> dict[str, Any]:
 
 
 def tune_baseline(
-    baseline: BaselineConfig, task, tuning_keys, test_keys, steps: int, progress=None
+    baseline: BaselineConfig,
+    task,
+    tuning_keys,
+    test_keys,
+    steps: int,
+    progress=None,
+    *,
+    runner: sweep.Runner | None = None,
 ) -> Result:
     """:func:`tune` by the default score, summarized as a :class:`Result`."""
-    tuned = tune(baseline, task, tuning_keys, test_keys, steps, progress=progress)
+    tuned = tune(baseline, task, tuning_keys, test_keys, steps, progress=progress, runner=runner)
     if tuned.at_grid_edge:
         warnings.warn(
             f"{baseline.name}: the best learning rate ({tuned.learning_rate:.3g}) is at the edge "
@@ -236,20 +269,21 @@ def learned_label(name_or_path: str) -> str:
     return Path(name_or_path).stem if name_or_path.endswith(".l2l") else name_or_path
 
 
-def evaluate_learned(name_or_path: str, task, test_keys, steps: int) -> Result:
-    """A saved learned optimizer (zoo name or file) on the held-out instances; no tuning."""
-    trained = learned.resolve(name_or_path)
-    try:
-        fn = _learned_curves(trained.config, steps)
-    except TypeError:  # an architecture config that cannot be hashed: compile it unshared
-        fn = jax.jit(lambda t, k, mp: loss_curves(trained.config.optimizer, t, k, steps, mp))
-    curves = np.asarray(fn(task, test_keys, trained.meta_params))
+def evaluate_learned(
+    name_or_path: str, task, test_keys, steps: int, *, runner: sweep.Runner | None = None
+) -> Result:
+    """A saved learned optimizer (zoo name or file) on the held-out instances; no tuning. Its
+    weights enter the compiled program as an argument, so every trained optimizer of one
+    architecture shares ``runner``'s program."""
+    spec = specs.LearnedSpec(path=name_or_path)
+    weights = jax.tree.map(lambda x: x[None], spec.trained().meta_params)
+    out = (runner or sweep.Runner()).run(spec, task, test_keys, steps, {"meta_params": weights})
     return Result(
         name=learned_label(name_or_path),
         hyperparams={},
         learned=True,
         source=name_or_path,
-        **curve_summary(curves),
+        **curve_summary(out["curve"][0]),
     )
 
 
@@ -268,30 +302,36 @@ class Comparison:
     results: list[Result]
 
     @classmethod
-    def from_json(cls, panel: dict) -> Comparison:
-        """A comparison read back from a ``results.json`` (a panel's ``config`` and ``results``)."""
-        cfg = panel["config"]
+    def from_json(cls, data: dict) -> Comparison:
+        """A comparison read back from a ``results.json`` (a panel's ``comparison``; the layout of
+        l2l 0.2, a panel's ``config`` and ``results``, is read too)."""
+        fields = data.get("config", data)
         return cls(
-            task=cfg["task"],
-            steps=cfg["steps"],
-            seed=cfg["seed"],
-            num_tuning=cfg.get("num_tuning", 0),
-            num_test=cfg["num_test"],
-            results=[Result.from_json(r) for r in panel["results"]],
+            task=fields["task"],
+            steps=fields["steps"],
+            seed=fields["seed"],
+            num_tuning=fields.get("num_tuning", 0),
+            num_test=fields["num_test"],
+            results=[Result.from_json(r) for r in data["results"]],
         )
 
     @property
     def baselines(self) -> list[Result]:
         return [r for r in self.results if not r.learned]
 
-    def best_baseline(self) -> Result:
-        """The tuned baseline with the lowest held-out mean summed loss."""
-        return min(self.baselines, key=lambda r: r.mean_summed_loss)
+    def best_baseline(self) -> Result | None:
+        """The tuned baseline with the lowest held-out mean summed loss (None without any)."""
+        return min(self.baselines, key=lambda r: r.mean_summed_loss, default=None)
 
     def ratios_to_best_baseline(self) -> dict[str, float]:
-        """Each learned optimizer's mean summed loss over the best tuned baseline's."""
-        best = self.best_baseline().mean_summed_loss
-        return {r.name: r.mean_summed_loss / best for r in self.results if r.learned}
+        """Each learned optimizer's mean summed loss over the best tuned baseline's (none without
+        baselines)."""
+        best = self.best_baseline()
+        if best is None:
+            return {}
+        return {
+            r.name: r.mean_summed_loss / best.mean_summed_loss for r in self.results if r.learned
+        }
 
     def held_out_summary(self) -> dict:
         """The headline numbers, small enough to store inside a trained optimizer's file."""
@@ -306,7 +346,7 @@ class Comparison:
             # of a few instances under another CPU's rounding needs (the median of the ratios).
             "first_summed_losses": {r.name: r.summed_losses[:4] for r in self.results},
             "summed_losses": {r.name: r.summed_losses for r in self.results if r.learned},
-            "best_baseline": self.best_baseline().name,
+            "best_baseline": None if self.best_baseline() is None else self.best_baseline().name,
             "ratio_to_best_baseline": self.ratios_to_best_baseline(),
         }
 
@@ -340,9 +380,11 @@ def compare(
     num_tuning: int = 128,
     num_test: int = 256,
     show_progress: bool = True,
+    runner: sweep.Runner | None = None,
 ) -> Comparison:
     """Tune every baseline on the tuning instances of ``task_config``'s task; report them and the
-    learned optimizers (zoo names or files) on the held-out instances."""
+    learned optimizers (zoo names or files) on the held-out instances. Comparisons that share a
+    ``runner`` share its compiled programs."""
     from tqdm.auto import tqdm
 
     from l2l.config import to_dict
@@ -350,14 +392,17 @@ def compare(
     task = task_config.build()
     tuning_keys = instance_keys(seed, TUNING_SET, num_tuning)
     test_keys = instance_keys(seed, TEST_SET, num_test)
+    runner = runner or sweep.Runner()
     total = sum(b.num_lrs for b in baselines) + len(learned_optimizers)
     results = []
     with tqdm(total=total, desc="evaluating", disable=not show_progress) as bar:
         for baseline in baselines:
             bar.set_postfix_str(baseline.name)
-            results.append(tune_baseline(baseline, task, tuning_keys, test_keys, steps, bar))
+            results.append(
+                tune_baseline(baseline, task, tuning_keys, test_keys, steps, bar, runner=runner)
+            )
         for name in learned_optimizers:
             bar.set_postfix_str(name)
-            results.append(evaluate_learned(name, task, test_keys, steps))
+            results.append(evaluate_learned(name, task, test_keys, steps, runner=runner))
             bar.update(1)
     return Comparison(to_dict(task_config), steps, seed, num_tuning, num_test, results)

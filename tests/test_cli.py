@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from l2l import cli
+from l2l import cli, config
 from l2l.experiments import EXPERIMENTS, experiment
 
 
@@ -15,7 +15,7 @@ def test_evaluate_command_writes_json_png_and_config(tmp_path, capsys):
             "steps=8",
             "num_tuning=4",
             "num_test=4",
-            "baselines=[{name: sgd, lr_min: 0.001, lr_max: 0.1, num_lrs: 3}]",
+            "baselines=[{optimizer: sgd, lr_min: 0.001, lr_max: 0.1, num_lrs: 3}]",
             f"output_dir={out}",
         ]
     )
@@ -23,7 +23,8 @@ def test_evaluate_command_writes_json_png_and_config(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "| sgd |" in printed and f"wrote into {out}: results.json" in printed
     data = json.loads((out / "results.json").read_text())
-    assert data["config"]["steps"] == 8 and len(data["results"][0]["curve_mean"]) == 9
+    results = data["panels"][0]["comparison"]["results"]
+    assert data["config"]["steps"] == 8 and len(results[0]["curve_mean"]) == 9
     assert (out / "loss_curves.png").stat().st_size > 0 and (out / "config.yaml").exists()
 
 
@@ -50,7 +51,7 @@ def test_library_errors_are_one_line_and_exit_2(tmp_path, capsys):
     corrupt = tmp_path / "corrupt.l2l"
     corrupt.write_bytes(b"\x00garbage")
     args = ["evaluate", "task.dim=2", "steps=3", "num_tuning=2", "num_test=2"]
-    args += ["baselines=[{name: sgd, num_lrs: 1}]", f"output_dir={tmp_path}"]
+    args += ["baselines=[{optimizer: sgd, num_lrs: 1}]", f"output_dir={tmp_path}"]
     assert cli.main([*args, f"learned=[{corrupt}]"]) == 2
     err = capsys.readouterr().err
     assert "l2l evaluate: error:" in err and "corrupt.l2l" in err and "Traceback" not in err
@@ -71,6 +72,33 @@ def test_every_experiment_has_the_face_the_command_reads():
         for attribute in ("Config", "run", "write", "summary"):
             assert hasattr(module, attribute), f"l2l {' '.join(words)}: no {attribute}"
         assert words[0] in cli.build_parser().format_help()
+        # The module's docstring lists every command, as the table has it.
+        assert f"    l2l {' '.join(words)} [CONFIG.yaml]" in cli.__doc__
+    assert cli.__doc__.count("    l2l ") == len(EXPERIMENTS)
+
+
+def test_meta_train_without_baselines_reports_the_learned_optimizer_alone():
+    """``l2l meta-train baselines=[]``: the closing comparison holds the learned optimizer alone,
+    with no ratio, instead of a traceback after the meta-training."""
+    from l2l.evaluate import Comparison, Result
+    from l2l.experiments import evaluate as evaluate_experiment
+    from l2l.experiments import meta_train
+    from l2l.meta import TrainingRun
+
+    cfg = config.load(meta_train.Config, None, ["baselines=[]", "meta_steps=10"])
+    mine = Result(name="best", hyperparams={}, mean_summed_loss=2.0, summed_losses=[2.0])
+    mine.learned = True
+    comparison = Comparison({"kind": "quadratic"}, 100, 0, 0, 1, [mine])
+    assert comparison.best_baseline() is None and comparison.ratios_to_best_baseline() == {}
+    assert comparison.held_out_summary()["best_baseline"] is None
+    panel = evaluate_experiment.Panel(None, comparison)
+    evaluation = evaluate_experiment.Report(
+        meta_train.evaluation_config(cfg, "best.l2l"), [panel], 1.0
+    )
+    run = TrainingRun(None, None, 2.0, 10, 10, 0, 60.0, 5.0, None)
+    report = meta_train.Report(cfg, run, evaluation)
+    assert report.ratio is None
+    assert "learned optimizer alone: no baselines to compare it with" in meta_train.summary(report)
 
 
 def test_unknown_subcommands_are_refused():

@@ -107,17 +107,27 @@ def test_round_trip(tmp_path):
 
 
 def test_experiment_configs_validate_their_meaning(tmp_path):
-    with pytest.raises(ConfigError, match="baselines.0.*unknown optimizer 'adamw'.*known: "):
-        config_lib.load(EvaluateConfig, write(tmp_path, "baselines: [{name: adamw}]\n"))
+    with pytest.raises(ConfigError, match="baselines.0.optimizer.*'adamq' names no rule.*"):
+        config_lib.load(EvaluateConfig, write(tmp_path, "baselines: [{optimizer: adamq}]\n"))
     with pytest.raises(ConfigError, match="baselines.0.*lr_max"):
         config_lib.load(
-            EvaluateConfig, write(tmp_path, "baselines: [{name: sgd, lr_min: 1, lr_max: 0.1}]\n")
+            EvaluateConfig,
+            write(tmp_path, "baselines: [{optimizer: sgd, lr_min: 1, lr_max: 0.1}]\n"),
         )
-    with pytest.raises(ConfigError, match="baselines.0.*gama"):
+    with pytest.raises(ConfigError, match="baselines.0.optimizer.*gama"):
         config_lib.load(
             EvaluateConfig,
-            write(tmp_path, "baselines: [{name: momentum, hyperparams: {gama: 0.9}}]\n"),
+            write(
+                tmp_path,
+                "baselines: [{optimizer: {name: momentum, hyperparams: {gama: 0.9}}}]\n",
+            ),
         )
+    # Any optax factory is a baseline, tuned over its learning rate.
+    cfg = config_lib.load(
+        EvaluateConfig,
+        write(tmp_path, "baselines: [{optimizer: {kind: optax, name: lion}, num_lrs: 3}]\n"),
+    )
+    assert cfg.baselines[0].name == "lion" and len(cfg.baselines[0].lr_grid) == 3
     with pytest.raises(ConfigError, match="key 'task': hidden_sizes must be positive"):
         config_lib.load(
             EvaluateConfig, write(tmp_path, "task: {kind: mlp, hidden_sizes: [20, 0]}\n")

@@ -3,7 +3,9 @@ import numpy as np
 import pytest
 
 from l2l import evaluate, learned, unroll
+from l2l.config import from_dict
 from l2l.evaluate import BaselineConfig
+from l2l.experiments.report import jsonable
 from l2l.tasks import QuadraticConfig
 
 
@@ -50,7 +52,7 @@ def test_tuning_picks_the_grid_point_with_the_lowest_mean_summed_loss():
     task_cfg = QuadraticConfig(dim=3)
     comparison = evaluate.compare(
         task_cfg,
-        baselines=(BaselineConfig("sgd", 1e-3, 1.0, 7),),
+        baselines=(BaselineConfig.of("sgd", lr_min=1e-3, lr_max=1.0, num_lrs=7),),
         steps=20,
         num_tuning=6,
         num_test=5,
@@ -71,7 +73,7 @@ def test_the_tuning_score_is_pluggable():
     """Tuned for the final loss instead of the summed loss, the same loop picks another rate."""
     task_cfg = QuadraticConfig(dim=3)
     task = task_cfg.build()
-    baseline = BaselineConfig("sgd", 1e-3, 0.3, 9)
+    baseline = BaselineConfig.of("sgd", lr_min=1e-3, lr_max=0.3, num_lrs=9)
     tuning = unroll.instance_keys(0, unroll.TUNING_SET, 6)
     test = unroll.instance_keys(0, unroll.TEST_SET, 3)
 
@@ -94,7 +96,7 @@ def test_learned_optimizers_are_compared_with_the_baselines(tmp_path):
     task_cfg = QuadraticConfig(dim=3)
     comparison = evaluate.compare(
         task_cfg,
-        baselines=(BaselineConfig("sgd", 1e-3, 1e-1, 3),),
+        baselines=(BaselineConfig.of("sgd", lr_min=1e-3, lr_max=1e-1, num_lrs=3),),
         learned_optimizers=(str(path),),
         steps=10,
         num_tuning=4,
@@ -115,19 +117,32 @@ def test_learned_optimizers_are_compared_with_the_baselines(tmp_path):
     assert summary["ratio_to_best_baseline"] == {"mine": ratio}
     assert summary["first_summed_losses"]["mine"] == mine.summed_losses[:4]
     # A comparison read back from its JSON is the same comparison.
-    again = evaluate.Comparison.from_json(
-        {
-            "config": {"task": comparison.task, "steps": 10, "num_test": 4, "seed": 0},
-            "results": [r.to_json() for r in comparison.results],
-        }
-    )
-    assert again.ratios_to_best_baseline() == comparison.ratios_to_best_baseline()
+    again = evaluate.Comparison.from_json(jsonable(comparison))
+    assert again == comparison
+    # The layout of l2l 0.2 (a panel's config and results) reads back too.
+    old = {
+        "config": {"task": comparison.task, "steps": 10, "num_test": 4, "seed": 0},
+        "results": [jsonable(r) for r in comparison.results],
+    }
+    assert evaluate.Comparison.from_json(old).ratios_to_best_baseline() == {"mine": ratio}
 
 
 def test_baseline_configs_name_what_is_wrong():
-    with pytest.raises(ValueError, match="unknown optimizer 'adamw'"):
-        BaselineConfig("adamw")
+    with pytest.raises(ValueError, match="'adamq' names no rule of l2l.optimizers"):
+        BaselineConfig.of("adamq")
     with pytest.raises(ValueError, match="learning rate is tuned over the grid"):
-        BaselineConfig("sgd", hyperparams={"learning_rate": 0.1})
-    with pytest.raises(TypeError, match="no hyperparameter 'gama'"):
-        BaselineConfig("momentum", hyperparams={"gama": 0.9})
+        BaselineConfig.of({"name": "sgd", "hyperparams": {"learning_rate": 0.1}})
+    with pytest.raises(ValueError, match="no hyperparameter 'gama'"):
+        BaselineConfig.of({"name": "momentum", "hyperparams": {"gama": 0.9}})
+    with pytest.raises(ValueError, match="lr_max .* is below lr_min"):
+        BaselineConfig.of("sgd", lr_min=1.0, lr_max=0.1)
+
+
+def test_the_old_baseline_layout_is_read_with_a_deprecation_warning():
+    old = {"name": "nesterov", "lr_min": 1e-3, "num_lrs": 5, "hyperparams": {"momentum": 0.8}}
+    with pytest.warns(DeprecationWarning, match="write {optimizer: {name: ..., hyperparams"):
+        baseline = from_dict(BaselineConfig, old)
+    assert baseline == BaselineConfig.of(
+        {"name": "nesterov", "hyperparams": {"momentum": 0.8}}, lr_min=1e-3, num_lrs=5
+    )
+    assert baseline.name == "nesterov" and baseline.hyperparams == {"momentum": 0.8}

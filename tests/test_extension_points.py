@@ -63,7 +63,7 @@ def test_a_new_task_kind_is_read_from_a_config_and_evaluated(tmp_path):
     path = tmp_path / "bowl.yaml"
     path.write_text(
         "task: {kind: test_bowl, dim: 4}\nsteps: 5\nnum_tuning: 3\nnum_test: 3\n"
-        "baselines: [{name: sgd, lr_min: 0.1, lr_max: 0.5, num_lrs: 2}]\n"
+        "baselines: [{optimizer: sgd, lr_min: 0.1, lr_max: 0.5, num_lrs: 2}]\n"
     )
     cfg = config.load(evaluate_experiment.Config, path)
     assert cfg.task == BowlConfig(dim=4)

@@ -1,7 +1,7 @@
 """The house plan's arrows (DESIGN.md): imports inside ``l2l`` point down, never up or sideways
 between siblings of one floor, and no module takes part in an import cycle.
 
-    cli -> experiments -> {plots, evaluate, meta} -> unroll -> {learned, hyper}
+    cli -> experiments -> {plots, evaluate, meta} -> sweep -> {unroll, specs} -> {learned, hyper}
         -> {optimizers, tasks, data}
 
 Every import counts, the ones inside functions too. The private base pieces (``l2l/_*.py``) import
@@ -17,8 +17,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "l2l"
 BOTTOM = {"optimizers", "data"}
 FLOOR_1 = BOTTOM | {"tasks"}
 FLOOR_2 = FLOOR_1 | {"learned", "hyper"}
-FLOOR_3 = FLOOR_2 | {"unroll"}
-FLOOR_4 = FLOOR_3 | {"meta", "evaluate", "plots"}
+FLOOR_3 = FLOOR_2 | {"unroll", "specs"}
+FLOOR_3_5 = FLOOR_3 | {"sweep"}
+FLOOR_4 = FLOOR_3_5 | {"meta", "evaluate", "plots"}
 #: What each part of l2l may import (besides itself and the base pieces).
 ALLOWED = {
     "config": set(),
@@ -28,9 +29,11 @@ ALLOWED = {
     "learned": FLOOR_1,
     "hyper": FLOOR_1,
     "unroll": FLOOR_2,
-    "meta": FLOOR_3,
-    "evaluate": FLOOR_3,
-    "plots": FLOOR_3,
+    "specs": FLOOR_2,
+    "sweep": FLOOR_3,
+    "meta": FLOOR_3_5,
+    "evaluate": FLOOR_3_5,
+    "plots": FLOOR_3_5,
     "experiments": FLOOR_4,
     "cli": FLOOR_4 | {"experiments"},
     "(face)": FLOOR_4,

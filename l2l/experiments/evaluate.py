@@ -5,13 +5,14 @@ re-tuned for each, the learned optimizers not retrained)."""
 from __future__ import annotations
 
 import dataclasses
-import json
+import time
 from pathlib import Path
 from typing import Literal
 
-from l2l import learned, plots
-from l2l.config import field, save, to_dict
+from l2l import learned, plots, sweep
+from l2l.config import field
 from l2l.evaluate import DEFAULT_BASELINES, BaselineConfig, Comparison, Result, compare
+from l2l.experiments.report import jsonable, write_report
 from l2l.tasks import QuadraticConfig, TaskConfig
 
 
@@ -88,7 +89,7 @@ class Panel:
 @dataclasses.dataclass
 class Report:
     config: Config
-    panels: list[Panel]
+    panels: list[Panel]  # one per setting (one without settings)
     seconds: float
 
     @property
@@ -96,31 +97,12 @@ class Report:
         """The one comparison of a config without settings."""
         return self.panels[0].comparison
 
-    def to_json(self) -> dict:
-        def panel_json(p: Panel) -> dict:
-            c = p.comparison
-            cfg = {
-                "task": c.task,
-                "steps": c.steps,
-                "num_tuning": c.num_tuning,
-                "num_test": c.num_test,
-                "seed": c.seed,
-            }
-            return {"config": cfg, "results": [r.to_json() for r in c.results]}
-
-        if self.config.settings:
-            panels = [{"name": p.name, **panel_json(p)} for p in self.panels]
-            return {"config": to_dict(self.config), "settings": panels}
-        return {"config": to_dict(self.config), "results": panel_json(self.panels[0])["results"]}
-
 
 def run(cfg: Config, *, show_progress: bool = True) -> Report:
-    import time
-
     start = time.perf_counter()
-    settings = cfg.settings or (None,)
+    runner = sweep.Runner()  # Every setting of one structure shares its compiled programs.
     panels = []
-    for setting in settings:
+    for setting in cfg.settings or (None,):
         comparison = compare(
             cfg.task if setting is None else setting.task(cfg.task),
             baselines=cfg.baselines,
@@ -130,6 +112,7 @@ def run(cfg: Config, *, show_progress: bool = True) -> Report:
             num_tuning=cfg.num_tuning,
             num_test=cfg.num_test,
             show_progress=show_progress,
+            runner=runner,
         )
         panels.append(Panel(None if setting is None else setting.name, comparison))
     return Report(cfg, panels, time.perf_counter() - start)
@@ -171,40 +154,38 @@ def summary(report: Report) -> str:
 
 
 def _curves(results: list[Result]) -> dict[str, dict]:
-    return {r.name: r.to_json() for r in results}
+    return {r.name: jsonable(r) for r in results}
 
 
 def write(report: Report, output_dir: str | Path, *, title: str | None = None) -> list[Path]:
     """``results.json``, ``loss_curves.png`` (one panel per setting), with settings and learned
     optimizers ``ratios.png`` (the heat map of ``settings_table``), and ``config.yaml``."""
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    json_path = out / "results.json"
-    json_path.write_text(json.dumps(report.to_json(), indent=1))
     cfg = report.config
     title = title or f"{cfg.task.kind} task, {cfg.num_test} held-out instances"
-    if cfg.settings:
+
+    def figures(out: Path) -> list[Path]:
+        if not cfg.settings:
+            results = _curves(report.comparison.results)
+            return [plots.loss_curves(results, out / "loss_curves.png", title=title)]
         panels = {
             f"{p.name} ({p.comparison.steps} steps)": _curves(p.comparison.results)
             for p in report.panels
         }
-        png = plots.loss_curve_panels(panels, out / "loss_curves.png", title=title)
-        first = report.panels[0].comparison
-        names = [r.name for r in first.results if r.learned]
+        paths = [plots.loss_curve_panels(panels, out / "loss_curves.png", title=title)]
+        names = [r.name for r in report.panels[0].comparison.results if r.learned]
         if names and all(p.comparison.baselines for p in report.panels):
             ratios = [
                 [p.comparison.ratios_to_best_baseline()[n] for p in report.panels] for n in names
             ]
-            heat = plots.ratio_heatmap(
-                ratios,
-                rows=names,
-                columns=[p.name for p in report.panels],
-                path=out / "ratios.png",
-                title=title,
+            paths.append(
+                plots.ratio_heatmap(
+                    ratios,
+                    rows=names,
+                    columns=[p.name for p in report.panels],
+                    path=out / "ratios.png",
+                    title=title,
+                )
             )
-            return [json_path, png, heat, save(cfg, out / "config.yaml")]
-    else:
-        png = plots.loss_curves(
-            _curves(report.comparison.results), out / "loss_curves.png", title=title
-        )
-    return [json_path, png, save(cfg, out / "config.yaml")]
+        return paths
+
+    return write_report(report, output_dir, figures=figures)

@@ -21,93 +21,70 @@ References:
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import time
-from collections.abc import Callable
+import warnings
 from pathlib import Path
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
-from l2l import hyper, optimizers, plots, unroll
-from l2l.config import field, save, to_dict
-from l2l.experiments.seeds import Stats
+from l2l import hyper, plots, sweep
+from l2l.config import field
+from l2l.experiments.report import Stats, jsonable, mean_sd, number, steps_for, write_report
+from l2l.specs import LevelSpec, OptimizerSpec, StackSpec
 from l2l.tasks import MLPConfig, TaskConfig
+
+#: l2l 0.2's name of a stack's level, :class:`l2l.specs.LevelSpec`.
+LevelConfig = LevelSpec
 
 # --------------------------------------------------------------------------- configs
 
 
 @dataclasses.dataclass(frozen=True)
-class LevelConfig:
-    """One level of a stack: a rule of ``l2l.hyper.RULES``, its initial hyperparameters (by
-    optax's names: ``learning_rate``, ``momentum``, ``decay``, ``b1``, ...), and what it learns
-    (``learn: null`` for the rule's default set; ignored at the top of a stack).
-
-    The old names (``lr``, ``gamma``) are read with a ``DeprecationWarning`` and stored renamed.
-    """
-
-    optimizer: str
-    hyperparams: dict[str, float] = field({})
-    learn: tuple[str, ...] | None = None
-    reparam: str | dict[str, str] = "auto"
-
-    def __post_init__(self):
-        # Names an unknown rule, hyperparameter or parameterization, or a bad value; warns on an
-        # old name, which the built level has replaced by optax's.
-        built = self.build()
-        renames = getattr(optimizers.OPTIMIZERS[self.optimizer], "old_names", {})
-        object.__setattr__(
-            self, "hyperparams", {renames.get(k, k): v for k, v in self.hyperparams.items()}
-        )
-        object.__setattr__(self, "learn", built.learn)
-        object.__setattr__(self, "reparam", built.reparam)
-
-    def build(self, *, drop_learn: bool = False, **overrides) -> hyper.Level:
-        """The ``Level``; ``overrides`` replace initial values (JAX arrays allowed).
-
-        ``drop_learn`` forgets ``learn``, for a level reused at the top of a stack."""
-        learn = None if drop_learn else self.learn
-        return hyper.level(
-            self.optimizer, learn=learn, reparam=self.reparam, **{**self.hyperparams, **overrides}
-        )
-
-
-def _build_stack(
-    levels: tuple[LevelConfig, ...], *, drop_top_learn: bool = False, **bottom_overrides
-) -> optax.GradientTransformationExtraArgs:
-    """``hyper.stack`` of the levels; ``bottom_overrides`` replace the bottom's initial values."""
-    built = [
-        cfg.build(
-            drop_learn=drop_top_learn and i == len(levels) - 1,
-            **(bottom_overrides if i == 0 else {}),
-        )
-        for i, cfg in enumerate(levels)
-    ]
-    return hyper.stack(*built)
-
-
-@dataclasses.dataclass(frozen=True)
 class RowConfig:
-    """One row of the table: a stack, bottom level first (one level: a plain optimizer)."""
+    """One row of the table: a stack (``optimizer: {kind: stack, levels: [...]}``, bottom level
+    first; one level: a plain optimizer).
+
+    l2l 0.2 wrote the levels as the row's ``stack: [...]``; that is still read, with a
+    ``DeprecationWarning`` (it goes in l2l 0.4)."""
 
     name: str
-    stack: tuple[LevelConfig, ...]
+    optimizer: OptimizerSpec
     epochs: int | None = field(None, ge=1, help="None: the config's epochs")
     refit: bool = field(True, help="re-run the learned hyperparameters as a fixed optimizer")
     paper_error: float | None = field(None, ge=0, help="published test error %, for reference")
 
+    @classmethod
+    def __normalize__(cls, data: dict, *, where: str) -> dict:
+        if "stack" not in data:
+            return data
+        warnings.warn(
+            f"{where}: a row's `stack: [...]` is l2l 0.2's layout; write `optimizer: {{kind: "
+            "stack, levels: [...]}`",
+            DeprecationWarning,
+            stacklevel=4,
+        )
+        data = dict(data)
+        levels = data.pop("stack")
+        return {**data, "optimizer": {"kind": "stack", "levels": levels}}
+
     def __post_init__(self):
-        if not self.stack:
-            raise ValueError(f"row {self.name!r}: `stack` needs at least one level")
-        _build_stack(self.stack)  # Checks the levels fit together (e.g. each learns something).
+        if not isinstance(self.optimizer, StackSpec):
+            raise ValueError(
+                f"row {self.name!r}: the table reads every level's hyperparameters, so its "
+                "optimizer is a stack (`{kind: stack, levels: [...]}`; one level: a plain rule)"
+            )
+
+    @property
+    def levels(self) -> tuple[LevelSpec, ...]:
+        return self.optimizer.levels
 
 
 @dataclasses.dataclass(frozen=True)
-class RobustnessConfig:
+class RobustnessConfig(sweep.LogGrid):
     """Final loss against the bottom level's initial step size, for stacks of several heights.
 
     Height 1 is ``bottom`` alone (fixed); height h > 1 is ``bottom``, h - 2 copies of ``middle``,
@@ -115,36 +92,39 @@ class RobustnessConfig:
     ``lr_min`` to ``lr_max``.
     """
 
-    enabled: bool = True
-    heights: tuple[int, ...] = (1, 2, 3, 4)
     lr_min: float = field(1e-6, gt=0)
     lr_max: float = field(1.0, gt=0)
     num_lrs: int = field(13, ge=2)
+    enabled: bool = True
+    heights: tuple[int, ...] = (1, 2, 3, 4)
     epochs: int = field(10, ge=1)
     seeds: int = field(1, ge=1)
-    bottom: LevelConfig = field(LevelConfig("sgd", {"learning_rate": 0.01}, reparam="raw"))
-    middle: LevelConfig = field(LevelConfig("sgd", {"learning_rate": 1e-3}, reparam="raw"))
-    top: LevelConfig = field(LevelConfig("sgd", {"learning_rate": 1e-4}))
+    bottom: LevelSpec = field(LevelSpec("sgd", {"learning_rate": 0.01}, reparam="raw"))
+    middle: LevelSpec = field(LevelSpec("sgd", {"learning_rate": 1e-3}, reparam="raw"))
+    top: LevelSpec = field(LevelSpec("sgd", {"learning_rate": 1e-4}))
 
     def __post_init__(self):
+        super().__post_init__()
         if not self.heights or any(h < 1 for h in self.heights):
             raise ValueError(f"heights must be positive integers, got {list(self.heights)}")
-        if self.lr_max <= self.lr_min:
-            raise ValueError(f"lr_max ({self.lr_max}) must exceed lr_min ({self.lr_min})")
 
-    def levels(self, height: int) -> tuple[LevelConfig, ...]:
+    def stack(self, height: int) -> StackSpec:
+        """Height 1: the bottom alone, learning nothing; else bottom, middles, top (fixed)."""
         if height == 1:
-            return (self.bottom,)
-        return (self.bottom, *([self.middle] * (height - 2)), self.top)
+            return StackSpec(levels=(self.bottom.fixed(),))
+        middles = [self.middle] * (height - 2)
+        return StackSpec(levels=(self.bottom, *middles, self.top.fixed()))
 
 
 def _sgd(learning_rate, **kw):
-    return LevelConfig("sgd", {"learning_rate": learning_rate}, **kw)
+    return LevelSpec("sgd", {"learning_rate": learning_rate}, **kw)
 
 
 DEFAULT_ROWS = (
-    RowConfig("SGD", (_sgd(0.01),), paper_error=8.99),
-    RowConfig("SGD / SGD", (_sgd(0.01, reparam="raw"), _sgd(0.01)), paper_error=4.81),
+    RowConfig("SGD", StackSpec(levels=(_sgd(0.01),)), paper_error=8.99),
+    RowConfig(
+        "SGD / SGD", StackSpec(levels=(_sgd(0.01, reparam="raw"), _sgd(0.01))), paper_error=4.81
+    ),
 )
 
 
@@ -187,8 +167,10 @@ HyperMnistConfig = Config
 class Row:
     """One row of the table: the numbers of its runs, one per seed."""
 
+    __json_omit_none__ = True
+
     name: str
-    stack: tuple[LevelConfig, ...]
+    optimizer: StackSpec
     epochs: int
     steps: int
     test_error: Stats  # % of the test split misclassified
@@ -205,57 +187,19 @@ class Row:
     baseline: str | None = None  # the plain row with the same bottom optimizer
     vs_baseline: Stats | None = None  # test error minus the baseline's, seed by seed (points)
 
-    def to_json(self) -> dict:
-        out = {
-            "name": self.name,
-            "stack": [to_dict(level) for level in self.stack],
-            "epochs": self.epochs,
-            "steps": self.steps,
-            "test_error": self.test_error.to_json(),
-            "train_loss": self.train_loss.to_json(),
-            "learned": {k: v.to_json() for k, v in self.learned.items()},
-            "learned_as": self.learned_as,
-            "final_hyperparams": [
-                {k: v.to_json() for k, v in level.items()} for level in self.final_hyperparams
-            ],
-            "skipped": self.skipped,
-            "loss_curve": self.loss_curve,
-            "hyperparam_trace": self.hyperparam_trace,
-            "paper_error": self.paper_error,
-        }
-        if self.refit_test_error is not None:
-            out["refit_test_error"] = self.refit_test_error.to_json()
-        out["seconds"] = self.seconds
-        if self.baseline is not None:
-            out["baseline"] = self.baseline
-            out["vs_baseline"] = self.vs_baseline.to_json()
-        return out
-
 
 @dataclasses.dataclass
 class Curve:
     """One height of the robustness sweep: medians over the seeds, one per initial step size."""
 
     height: int
-    stack: tuple[LevelConfig, ...]
+    optimizer: StackSpec
     final_train_loss: list[float]  # inf where the run diverged
     test_error: list[float]  # %
     final_lr: list[float]  # the bottom's learning_rate at the end
     diverged: int  # initial step sizes whose median final loss is not finite
     spread_decades: float | None  # log10(max / min) of the finite final losses
     seconds: float
-
-    def to_json(self) -> dict:
-        return {
-            "height": self.height,
-            "stack": [to_dict(level) for level in self.stack],
-            "final_train_loss": self.final_train_loss,
-            "test_error": self.test_error,
-            "final_lr": self.final_lr,
-            "diverged": self.diverged,
-            "spread_decades": self.spread_decades,
-            "seconds": self.seconds,
-        }
 
 
 @dataclasses.dataclass
@@ -266,20 +210,13 @@ class Robustness:
     epochs: int
     steps: int
     seeds: int
-    curves: list[Curve]
-
-    def to_json(self) -> dict:
-        return {
-            "lrs": self.lrs,
-            "epochs": self.epochs,
-            "steps": self.steps,
-            "seeds": self.seeds,
-            "curves": {str(c.height): c.to_json() for c in self.curves},
-        }
+    curves: dict[str, Curve]  # by height
 
 
 @dataclasses.dataclass
 class Report:
+    __json_omit_none__ = True
+
     config: Config
     data: str  # where the MNIST splits came from
     num_train: int
@@ -289,21 +226,6 @@ class Report:
     table_minutes: float
     robustness: Robustness | None  # None when not enabled
     minutes: float
-
-    def to_json(self) -> dict:
-        out = {
-            "config": to_dict(self.config),
-            "data": self.data,
-            "num_train": self.num_train,
-            "num_test": self.num_test,
-            "device": self.device,
-            "rows": [row.to_json() for row in self.rows],
-            "table_minutes": self.table_minutes,
-        }
-        if self.robustness is not None:
-            out["robustness"] = self.robustness.to_json()
-        out["minutes"] = self.minutes
-        return out
 
 
 # --------------------------------------------------------------------------- running
@@ -316,134 +238,89 @@ class TestSplit(NamedTuple):
     labels: jax.Array  # (N,) int32
 
 
-def steps_for(epochs: int, num_examples: int, batch_size: int) -> int:
-    return epochs * math.ceil(num_examples / batch_size)
+@dataclasses.dataclass(frozen=True)
+class HyperRun:
+    """The sweep runner's recorder of this study (the test split is the runner's ``extra``):
+    the test error, the full training loss at the end, every level's final hyperparameters and
+    skip counts, the mean minibatch loss of each tenth of the run, and the bottom level's
+    hyperparameters at the start of each tenth."""
+
+    steps: int
+
+    def observe(self, run: sweep.RunContext, state) -> dict:
+        return hyper.hyperparams(state.opt_state)[0]
+
+    def record(self, run: sweep.RunContext, state, losses, trace) -> dict:
+        task, test = run.task, run.extra
+        chunks = min(10, self.steps)
+        usable = self.steps - self.steps % chunks
+        return {
+            "test_error": task.error_rate(state.params, test.images, test.labels),
+            "train_loss": task.full_loss(state.params, task.images, task.labels),
+            "hyperparams": list(hyper.hyperparams(state.opt_state)),
+            "skipped": list(hyper.skipped(state.opt_state)),
+            "loss_curve": sweep.tenths(losses, self.steps),
+            "hyperparam_trace": jax.tree.map(lambda x: x[: usable : usable // chunks], trace),
+        }
 
 
-def train(task, optimizer: optax.GradientTransformation, key: jax.Array, steps: int, test) -> dict:
-    """One run of ``steps`` minibatch steps (one :func:`l2l.unroll.trajectory`); returns arrays
-    (traceable).
+def _per_seed(stack: StackSpec, seeds: int, **bottom) -> dict:
+    """Every level's initial hyperparameters as float32 arrays of shape (1, seeds): the runner's
+    ``levels`` value (one value, a number per seed), ``bottom`` replacing the bottom's."""
+    levels = []
+    for i, level in enumerate(stack.levels):
+        given = {**level.hyperparams, **(bottom if i == 0 else {})}
+        levels.append(
+            {k: jnp.broadcast_to(jnp.asarray(v, jnp.float32), (1, seeds)) for k, v in given.items()}
+        )
+    return {"levels": tuple(levels)}
 
-    Returns a dict with the test error, the full training loss at the end, the final optimizer
-    state's hyperparameters (every level) and skip counts, the mean minibatch loss of each tenth of
-    the run, and the bottom level's hyperparameters at each tenth.
-    """
-    init_key, data_key = jax.random.split(key)
-    instance = task.sample(init_key)
-    state = unroll.start(optimizer, task, instance, init_key)
-    state, losses, trace = unroll.trajectory(
-        optimizer,
-        task,
-        instance,
-        state,
-        data_key,
-        steps,
-        lambda s: hyper.hyperparams(s.opt_state)[0],
+
+def _train(runner, stack: StackSpec, task, test, keys, steps: int, **bottom) -> dict:
+    """The runs of ``stack`` (one per seed key), every number of every level an argument (rows
+    that differ only in numbers, e.g. a plain row and the refits of the stacks on it, share one
+    program)."""
+    values = _per_seed(stack, keys.shape[0], **bottom)
+    out = runner.run(
+        stack, task, keys, steps, values, recorder=HyperRun(steps), per_seed=True, extra=test
     )
-    chunks = min(10, steps)
-    usable = steps - steps % chunks
-    return {
-        "test_error": task.error_rate(state.params, test.images, test.labels),
-        "train_loss": task.full_loss(state.params, task.images, task.labels),
-        "hyperparams": list(hyper.hyperparams(state.opt_state)),
-        "skipped": list(hyper.skipped(state.opt_state)),
-        "loss_curve": losses[:usable].reshape(chunks, -1).mean(axis=1),
-        "hyperparam_trace": jax.tree.map(lambda x: x[: usable : usable // chunks], trace),
-    }
-
-
-def _structure(levels: tuple[LevelConfig, ...]) -> tuple:
-    """What fixes a stack's compiled program: its rules, what they learn and how, and the names
-    of its hyperparameters (not their values, which enter as arguments). The top level learns
-    nothing, so its ``learn`` and ``reparam`` do not matter."""
-    key = []
-    for i, cfg in enumerate(levels):
-        top = i == len(levels) - 1
-        reparam = (
-            cfg.reparam if isinstance(cfg.reparam, str) else tuple(sorted(cfg.reparam.items()))
-        )
-        key.append(
-            (
-                cfg.optimizer,
-                None if top else cfg.learn,
-                None if top else reparam,
-                tuple(sorted(cfg.hyperparams)),
-            )
-        )
-    return tuple(key)
-
-
-class _Runner:
-    """``train`` vmapped over seeds and jitted, one compiled program per stack structure and step
-    count: rows that differ only in numbers (e.g. a plain row and the refits of the stacks on it)
-    share it. The datasets and every hyperparameter value enter as arguments, not constants."""
-
-    def __init__(self):
-        self._compiled: dict[tuple, Callable] = {}
-
-    def __call__(
-        self, levels: tuple[LevelConfig, ...], task, test, keys, steps: int, values
-    ) -> dict:
-        """``values``: per level, a dict of initial hyperparameters with a leading seed axis."""
-        key = (_structure(levels), steps)
-        if key not in self._compiled:
-
-            def one(seed_key, task, test, values):
-                built = []
-                for i, cfg in enumerate(levels):
-                    top = i == len(levels) - 1
-                    learn, reparam = (None, "auto") if top else (cfg.learn, cfg.reparam)
-                    built.append(
-                        hyper.level(cfg.optimizer, learn=learn, reparam=reparam, **values[i])
-                    )
-                return train(task, hyper.stack(*built), seed_key, steps, test)
-
-            self._compiled[key] = jax.jit(jax.vmap(one, in_axes=(0, None, None, 0)))
-        out = self._compiled[key](keys, task, test, values)
-        return jax.tree.map(np.asarray, out)
-
-
-def _per_seed(levels: tuple[LevelConfig, ...], seeds: int, **bottom_overrides) -> tuple[dict, ...]:
-    """Every level's initial hyperparameters as float32 arrays with a leading seed axis."""
-    values = []
-    for i, cfg in enumerate(levels):
-        given = {**cfg.hyperparams, **(bottom_overrides if i == 0 else {})}
-        values.append(
-            {k: jnp.broadcast_to(jnp.asarray(v, jnp.float32), (seeds,)) for k, v in given.items()}
-        )
-    return tuple(values)
+    return jax.tree.map(lambda x: x[0], out)
 
 
 def _baseline_of(row: RowConfig, rows: tuple[RowConfig, ...]) -> RowConfig | None:
     """The plain row (height 1) with the same bottom optimizer and initial hyperparameters."""
-    if len(row.stack) == 1:
+    if len(row.levels) == 1:
         return None
-    bottom = row.stack[0]
+    bottom = row.levels[0]
     for other in rows:
-        if len(other.stack) == 1:
-            base = other.stack[0]
+        if len(other.levels) == 1:
+            base = other.levels[0]
             if base.optimizer == bottom.optimizer and base.hyperparams == bottom.hyperparams:
                 return other
     return None
 
 
+def _seed_keys(cfg: Config, seeds: int) -> jax.Array:
+    return sweep.seed_instance_keys(jax.random.split(jax.random.key(cfg.seed), seeds))
+
+
 def run_table(cfg: Config, task, test: TestSplit, progress=None) -> list[Row]:
     """Every row of the table: the stack's runs and, for stacks, the refit runs."""
-    keys = jax.random.split(jax.random.key(cfg.seed), cfg.seeds)
+    keys = _seed_keys(cfg, cfg.seeds)
     num_train = task.labels.shape[0]
-    runner = _Runner()
+    runner = sweep.Runner()
     rows = []
     for row_cfg in cfg.rows:
         epochs = row_cfg.epochs or cfg.epochs
         steps = steps_for(epochs, num_train, cfg.task.batch_size)
         start = time.perf_counter()
-        stack = row_cfg.stack
-        out = runner(stack, task, test, keys, steps, _per_seed(stack, cfg.seeds))
-        bottom = stack[0].build()
-        learned = bottom.learned_names(top=len(stack) == 1)
+        stack = row_cfg.optimizer
+        out = _train(runner, stack, task, test, keys, steps)
+        bottom = stack.bottom()
+        learned = bottom.learned_names(top=len(stack.levels) == 1)
         row = Row(
             name=row_cfg.name,
-            stack=stack,
+            optimizer=stack,
             epochs=epochs,
             steps=steps,
             test_error=Stats.of(100 * out["test_error"]),
@@ -463,8 +340,8 @@ def run_table(cfg: Config, task, test: TestSplit, progress=None) -> list[Row]:
         )
         if learned and row_cfg.refit:
             final = {name: out["hyperparams"][0][name] for name in learned}
-            plain = stack[:1]
-            refit = runner(plain, task, test, keys, steps, _per_seed(plain, cfg.seeds, **final))
+            plain = StackSpec(levels=(stack.levels[0].fixed(),))
+            refit = _train(runner, plain, task, test, keys, steps, **final)
             row.refit_test_error = Stats.of(100 * refit["test_error"])
         row.seconds = time.perf_counter() - start
         rows.append(row)
@@ -483,26 +360,29 @@ def run_table(cfg: Config, task, test: TestSplit, progress=None) -> list[Row]:
 def run_robustness(cfg: Config, task, test: TestSplit, progress=None) -> Robustness:
     """Final training loss (and test error) on a log grid of the bottom's initial step size."""
     rob = cfg.robustness
-    lrs = np.geomspace(rob.lr_min, rob.lr_max, rob.num_lrs)
-    keys = jax.random.split(jax.random.key(cfg.seed), rob.seeds)
+    lrs = rob.values
+    keys = _seed_keys(cfg, rob.seeds)
     steps = steps_for(rob.epochs, task.labels.shape[0], cfg.task.batch_size)
-    curves = []
+    runner = sweep.Runner()
+    curves = {}
     for height in rob.heights:
-        levels = rob.levels(height)
+        stack = rob.stack(height)
         start = time.perf_counter()
-
-        def one_lr(lr, task, test, levels=levels):
-            optimizer = _build_stack(levels, drop_top_learn=True, learning_rate=lr)
-            return jax.vmap(lambda k: train(task, optimizer, k, steps, test))(keys)
-
-        fn = jax.jit(jax.vmap(one_lr, in_axes=(0, None, None)))
-        out = jax.tree.map(np.asarray, fn(jnp.asarray(lrs, jnp.float32), task, test))
+        out = runner.run(
+            stack,
+            task,
+            keys,
+            steps,
+            {"learning_rate": lrs},
+            recorder=HyperRun(steps),
+            extra=test,
+        )
         final = np.where(np.isfinite(out["train_loss"]), out["train_loss"], np.inf)
         median = np.median(final, axis=1)  # Over seeds.
         finite = median[np.isfinite(median)]
         curve = Curve(
             height=height,
-            stack=levels,
+            optimizer=stack,
             final_train_loss=median.tolist(),
             test_error=(100 * np.median(out["test_error"], axis=1)).tolist(),
             final_lr=np.median(out["hyperparams"][0]["learning_rate"], axis=1).tolist(),
@@ -510,7 +390,7 @@ def run_robustness(cfg: Config, task, test: TestSplit, progress=None) -> Robustn
             spread_decades=float(np.log10(finite.max() / finite.min())) if finite.size else None,
             seconds=time.perf_counter() - start,
         )
-        curves.append(curve)
+        curves[str(height)] = curve
         if progress is not None:
             progress(curve)
     return Robustness(lrs.tolist(), rob.epochs, steps, rob.seeds, curves)
@@ -555,14 +435,6 @@ GREEK = {
 }
 
 
-def _pm(stats: Stats, digits: int = 2) -> str:
-    return f"{stats.mean:.{digits}f} ± {stats.sd:.{digits}f}"
-
-
-def _number(x: float) -> str:
-    return f"{x:.3g}" if 1e-3 <= abs(x) < 1e3 or x == 0 else f"{x:.2e}"
-
-
 def _tag(row: Row, name: str) -> str:
     """How a learned hyperparameter was parameterized, when not the paper's raw way."""
     how = row.learned_as.get(name, "raw")
@@ -579,9 +451,9 @@ def print_progress(result: Row | Curve) -> None:
             flush=True,
         )
         return
-    line = f"{result.name}: test error {_pm(result.test_error)} %"
+    line = f"{result.name}: test error {mean_sd(result.test_error)} %"
     if result.refit_test_error is not None:
-        line += f"; learned values re-run fixed: {_pm(result.refit_test_error)} %"
+        line += f"; learned values re-run fixed: {mean_sd(result.refit_test_error)} %"
     print(f"{line} ({result.seconds:.0f}s)", flush=True)
 
 
@@ -596,7 +468,7 @@ def format_table(report: Report) -> str:
     for r in report.rows:
         learned = (
             ", ".join(
-                f"{GREEK.get(k, k)}{_tag(r, k)} = {_number(v.mean)} ± {_number(v.sd)}"
+                f"{GREEK.get(k, k)}{_tag(r, k)} = {number(v.mean)} ± {number(v.sd)}"
                 for k, v in r.learned.items()
             )
             or "—"
@@ -604,13 +476,13 @@ def format_table(report: Report) -> str:
         vs = "—"
         if r.vs_baseline is not None:
             vs = f"{r.vs_baseline.mean:+.2f} ± {r.vs_baseline.sd:.2f} ({r.baseline})"
-        refit = _pm(r.refit_test_error) if r.refit_test_error is not None else "—"
+        refit = mean_sd(r.refit_test_error) if r.refit_test_error is not None else "—"
         paper = f"{r.paper_error:.2f}" if r.paper_error is not None else "—"
         skipped = sum(r.skipped)
         note = f" ({skipped} skipped hyper-steps)" if skipped else ""
         lines.append(
             f"| {r.name} | {r.epochs} ({r.steps}) | {learned}{note} "
-            f"| {_pm(r.test_error)} | {vs} | {refit} | {paper} |"
+            f"| {mean_sd(r.test_error)} | {vs} | {refit} | {paper} |"
         )
     return "\n".join(lines)
 
@@ -624,10 +496,10 @@ def summary(report: Report) -> str:
 
 def _robustness_title(report: Report) -> str:
     rob = report.robustness
-    tallest = max(rob.curves, key=lambda c: c.height).stack
+    tallest = max(rob.curves.values(), key=lambda c: c.height).optimizer.levels
 
-    def named(level: LevelConfig) -> str:
-        return f"{level.optimizer}({_number(level.hyperparams.get('learning_rate', math.nan))})"
+    def named(level: LevelSpec) -> str:
+        return f"{level.optimizer}({number(level.hyperparams.get('learning_rate', math.nan))})"
 
     layout = f"{tallest[0].optimizer}(α0)"
     if len(tallest) > 2:
@@ -642,18 +514,18 @@ def _robustness_title(report: Report) -> str:
 
 def write(report: Report, output_dir: str | Path) -> list[Path]:
     """``results.json``, ``table.md``, ``robustness.png`` (if run) and ``config.yaml``."""
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    json_path, table_path = out / "results.json", out / "table.md"
-    json_path.write_text(json.dumps(report.to_json(), indent=1, allow_nan=True))
-    table_path.write_text(format_table(report) + "\n")
-    paths = [json_path, table_path]
-    if report.robustness is not None:
-        paths.append(
+
+    def figures(out: Path) -> list[Path]:
+        if report.robustness is None:
+            return []
+        return [
             plots.robustness(
-                report.robustness.to_json(),
+                jsonable(report.robustness),
                 out / "robustness.png",
                 title=_robustness_title(report),
             )
-        )
-    return [*paths, save(report.config, out / "config.yaml")]
+        ]
+
+    return write_report(
+        report, output_dir, texts={"table.md": format_table(report)}, figures=figures
+    )

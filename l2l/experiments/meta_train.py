@@ -41,8 +41,8 @@ class Report:
         """The learned optimizer's mean summed loss over the best tuned baseline's."""
         if self.evaluation is None:
             return None
-        (ratio,) = self.evaluation.comparison.ratios_to_best_baseline().values()
-        return ratio
+        ratios = self.evaluation.comparison.ratios_to_best_baseline()
+        return next(iter(ratios.values()), None)  # None without baselines
 
 
 def evaluation_config(cfg: Config, learned_path: str | Path) -> evaluate_experiment.Config:
@@ -88,11 +88,14 @@ def summary(report: Report) -> str:
     ]
     if report.evaluation is not None:
         best = report.evaluation.comparison.best_baseline()
-        lines += [
-            report.evaluation.comparison.table(),
-            f"learned optimizer: {report.ratio:.3f} x the best tuned baseline's mean summed loss "
-            f"(best tuned baseline: {best.name})",
-        ]
+        lines.append(report.evaluation.comparison.table())
+        if best is None:
+            lines.append("learned optimizer alone: no baselines to compare it with")
+        else:
+            lines.append(
+                f"learned optimizer: {report.ratio:.3f} x the best tuned baseline's mean summed "
+                f"loss (best tuned baseline: {best.name})"
+            )
     return "\n".join(lines)
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Literal
@@ -30,8 +29,17 @@ import numpy as np
 import optax
 
 from l2l import plots
-from l2l.config import field, save, to_dict
-from l2l.experiments.specs import Number, OptimizerSpec, check_file_name, format_hyperparams
+from l2l.config import field
+from l2l.experiments.report import (
+    check_file_name,
+    compact,
+    format_hyperparams,
+    json_field,
+    write_report,
+)
+from l2l.specs import ClassicSpec, OptimizerSpec
+
+Number = int | float
 
 # --------------------------------------------------------------------------- signals
 
@@ -134,9 +142,10 @@ def response_curves(
 class ResponseFigureConfig:
     """One figure: its optimizers, each swept over the cartesian product of ``sweep``.
 
-    Every classic optimizer of the figure is run once per combination of the ``sweep`` values
-    (which override its ``hyperparams``); a learned one is run once, as it is. ``yscale: auto``
-    uses a symmetric log scale when the curves' peaks span more than ``AUTO_SYMLOG_RATIO``.
+    Every optimizer of the figure with arguments (a classic rule, an optax factory) is run once
+    per combination of the ``sweep`` values (which override its ``hyperparams``); a learned one is
+    run once, as it is. ``yscale: auto`` uses a
+    symmetric log scale when the curves' peaks span more than ``AUTO_SYMLOG_RATIO``.
     """
 
     name: str
@@ -149,19 +158,19 @@ class ResponseFigureConfig:
         check_file_name("figure name", self.name)
         if not self.optimizers:
             raise ValueError(f"figure {self.name!r} has no optimizers")
-        if self.sweep and all(spec.kind != "classic" for spec in self.optimizers):
+        if self.sweep and not any(self.swept(spec) for spec in self.optimizers):
             raise ValueError(
-                f"figure {self.name!r} sweeps {list(self.sweep)} but has no classic optimizer to "
-                "sweep (a learned optimizer runs as it is)"
+                f"figure {self.name!r} sweeps {list(self.sweep)} but has no optimizer to sweep (a "
+                "learned optimizer runs as it is)"
             )
         for key, values in self.sweep.items():
             if not values:
                 raise ValueError(f"sweep {key!r} of figure {self.name!r} has no values")
         for spec in self.optimizers:
-            if spec.kind != "classic":
+            if not self.swept(spec):
                 continue
             for key in self.sweep:
-                if key in spec.hyperparams:
+                if key in getattr(spec, "hyperparams", {}):
                     raise ValueError(
                         f"{spec.display_label}: {key!r} is both swept and fixed in hyperparams; "
                         "remove it from one of them"
@@ -169,13 +178,18 @@ class ResponseFigureConfig:
             for combination in self.combinations():
                 spec.build(**combination)  # An unknown or out-of-range swept value fails now.
 
+    def swept(self, spec: OptimizerSpec) -> bool:
+        """Whether ``spec`` is run once per combination of the swept values: every optimizer with
+        arguments is (a swept name it does not take is an error), a learned one is not."""
+        return bool(self.sweep) and bool(spec.arguments())
+
     def combinations(self) -> list[dict[str, Number]]:
         keys = list(self.sweep)
         return [dict(zip(keys, values)) for values in itertools.product(*self.sweep.values())]
 
 
 def _classic(name: str, label: str, **hyperparams) -> OptimizerSpec:
-    return OptimizerSpec(name=name, hyperparams=hyperparams, label=label)
+    return ClassicSpec(name=name, hyperparams=hyperparams, label=label)
 
 
 # The decay factors swept: momentum's and Nesterov's gamma, RMSProp's decay, Adadelta's rho,
@@ -258,23 +272,19 @@ class Curve:
     """
 
     label: str
-    kind: str  # "classic" or "learned"
-    optimizer: str  # the classic optimizer's name, or the learned one's path
+    kind: str  # the spec's kind: "classic", "optax", "learned", ...
+    optimizer: str  # the optimizer's name, or the learned one's path
     hyperparams: dict[str, Number]  # its fixed hyperparameters and the swept values
     group: tuple[int, ...]
     shade: tuple[int, int]
-    responses: dict[str, np.ndarray]  # signal name -> response -update_t, float32 (T,)
+    responses: dict[str, np.ndarray] = json_field(  # signal name -> -update_t, float32 (T,)
+        lambda r: {n: compact(x) for n, x in r.items()}
+    )
 
-    def to_json(self) -> dict:
-        return {
-            "label": self.label,
-            "kind": self.kind,
-            "optimizer": self.optimizer,
-            "hyperparams": dict(self.hyperparams),
-            "group": list(self.group),
-            "shade": list(self.shade),
-            "responses": {n: _json_numbers(r) for n, r in self.responses.items()},
-        }
+
+def _what(spec: OptimizerSpec) -> str:
+    """The optimizer a spec names: its rule or factory, or its file."""
+    return getattr(spec, "name", "") or getattr(spec, "path", "") or spec.display_label
 
 
 def _curve_label(spec: OptimizerSpec, combination: dict, several: bool) -> str:
@@ -291,7 +301,7 @@ def figure_curves(figure: ResponseFigureConfig, signals: Mapping[str, np.ndarray
     keys = list(figure.sweep)
     curves, transforms = [], []
     for index, spec in enumerate(figure.optimizers):
-        combinations = figure.combinations() if spec.kind == "classic" else [{}]
+        combinations = figure.combinations() if figure.swept(spec) else [{}]
         for combination in combinations:
             if combination:
                 positions = [figure.sweep[k].index(combination[k]) for k in keys]
@@ -303,8 +313,8 @@ def figure_curves(figure: ResponseFigureConfig, signals: Mapping[str, np.ndarray
                 Curve(
                     label=_curve_label(spec, combination, several),
                     kind=spec.kind,
-                    optimizer=spec.name if spec.kind == "classic" else spec.path,
-                    hyperparams={**spec.hyperparams, **combination},
+                    optimizer=_what(spec),
+                    hyperparams={**getattr(spec, "hyperparams", {}), **combination},
                     group=(index, *outer),
                     shade=(shade, shades),
                     responses={},
@@ -326,7 +336,8 @@ def figure_title(figure: ResponseFigureConfig) -> str:
         return figure.title
     if len(figure.optimizers) == 1:
         spec = figure.optimizers[0]
-        fixed = f" ({format_hyperparams(spec.hyperparams)})" if spec.hyperparams else ""
+        hyperparams = getattr(spec, "hyperparams", {})
+        fixed = f" ({format_hyperparams(hyperparams)})" if hyperparams else ""
         return f"{spec.display_label}{fixed}"
     return figure.name
 
@@ -334,18 +345,10 @@ def figure_title(figure: ResponseFigureConfig) -> str:
 @dataclasses.dataclass
 class Report:
     config: Config
-    signals: dict[str, np.ndarray]  # signal name -> g_t, float32 (T,)
-    figures: dict[str, list[Curve]]  # figure name -> its curves
-
-    def to_json(self) -> dict:
-        """Arrays as lists (non-finite values as null), ready for ``json.dump``."""
-        return {
-            "config": to_dict(self.config),
-            "signals": {n: _json_numbers(s) for n, s in self.signals.items()},
-            "figures": {
-                name: [c.to_json() for c in curves] for name, curves in self.figures.items()
-            },
-        }
+    signals: dict[str, np.ndarray] = json_field(  # signal name -> g_t, float32 (T,)
+        lambda signals: {n: compact(s) for n, s in signals.items()}
+    )
+    figures: dict[str, list[Curve]] = dataclasses.field(default_factory=dict)  # figure -> curves
 
 
 def run(cfg: Config, *, show_progress: bool = True) -> Report:
@@ -354,10 +357,6 @@ def run(cfg: Config, *, show_progress: bool = True) -> Report:
     signals = make_signals(cfg.signals, cfg.steps, cfg.seed)
     figures = {f.name: figure_curves(f, signals) for f in cfg.figures}
     return Report(cfg, signals, figures)
-
-
-def _json_numbers(array) -> list:
-    return [float(f"{v:.7g}") if np.isfinite(v) else None for v in np.asarray(array, np.float64)]
 
 
 def summary(report: Report) -> str:
@@ -379,14 +378,9 @@ def summary(report: Report) -> str:
 
 def write(report: Report, output_dir: str | Path) -> list[Path]:
     """``responses.json``, one ``<figure>.png`` per figure and ``config.yaml``."""
-    cfg = report.config
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    json_path = out / "responses.json"
-    json_path.write_text(json.dumps(report.to_json(), indent=1, ensure_ascii=False))
-    paths = [json_path]
-    for figure in cfg.figures:
-        paths.append(
+
+    def figures(out: Path) -> list[Path]:
+        return [
             plots.response_figure(
                 report.signals,
                 [dataclasses.asdict(c) for c in report.figures[figure.name]],
@@ -396,6 +390,7 @@ def write(report: Report, output_dir: str | Path) -> list[Path]:
                 yscale=figure.yscale,
                 symlog_ratio=AUTO_SYMLOG_RATIO,
             )
-        )
-    paths.append(save(cfg, out / "config.yaml"))
-    return paths
+            for figure in report.config.figures
+        ]
+
+    return write_report(report, output_dir, json_name="responses.json", figures=figures)

@@ -15,8 +15,6 @@ One compiled scan per optimizer and surface costs well under a second each.
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -26,27 +24,12 @@ import numpy as np
 import optax
 
 from l2l import plots, unroll
-from l2l.config import field, save, to_dict
-from l2l.experiments.specs import Number, OptimizerSpec
+from l2l.config import field
+from l2l.experiments.report import compact, json_field, write_report
+from l2l.specs import ClassicSpec, OptimizerSpec
 from l2l.tasks.surfaces import SURFACES, Surface, SurfaceFn, surface
 
-
-@dataclasses.dataclass(frozen=True)
-class _FunctionTask:
-    """A bare function of a ``(2,)`` array as a task: no instances, ``loss = f(params)``."""
-
-    f: SurfaceFn
-
-    def sample(self, key: jax.Array) -> tuple:
-        del key
-        return ()
-
-    def init(self, key: jax.Array, instance: tuple = ()) -> jax.Array:
-        raise NotImplementedError("a bare function has no start point: race() is given one")
-
-    def loss(self, params: jax.Array, instance: tuple = (), key: jax.Array | None = None):
-        del instance, key
-        return self.f(params)
+Number = int | float
 
 
 def _path_fn(transform: optax.GradientTransformation, task, steps: int):
@@ -82,7 +65,7 @@ def race(
       label -> float32 array (steps + 1, 2), or (n, steps + 1, 2) for a batch of starts; row 0
       is the start point. A diverged run shows as non-finite rows.
     """
-    task = Surface(name=f) if isinstance(f, str) else _FunctionTask(f)
+    task = Surface(name=f) if isinstance(f, str) else Surface(function=f)
     start = jnp.asarray(start, jnp.float32)
     if start.shape[-1:] != (2,) or start.ndim > 2:
         raise ValueError(
@@ -107,7 +90,7 @@ def values_along(f: SurfaceFn | str, paths: np.ndarray) -> np.ndarray:
 
 
 def _classic(name: str, label: str, **hyperparams) -> OptimizerSpec:
-    return OptimizerSpec(name=name, hyperparams=hyperparams, label=label)
+    return ClassicSpec(name=name, hyperparams=hyperparams, label=label)
 
 
 # The classic race (PyTorch's settings: Adadelta lr 100, rho 0.95, D_0 = 0).
@@ -172,44 +155,30 @@ SurfaceStudyConfig = Config
 class Race:
     """One optimizer's run on one surface."""
 
-    kind: str  # "classic" or "learned"
-    optimizer: str  # the classic optimizer's name, or the learned one's path
+    __json_extra__ = ("final_position", "final_value")
+
+    kind: str  # the spec's kind: "classic", "optax", "learned", ...
+    optimizer: str  # the optimizer's name, or the learned one's path
     hyperparams: dict[str, Number]
-    trajectory: np.ndarray  # (steps + 1, 2) float32, row 0 the start; non-finite once diverged
-    values: np.ndarray  # (steps + 1,) f along the trajectory
+    # (steps + 1, 2) float32, row 0 the start; non-finite once diverged
+    trajectory: np.ndarray = json_field(compact)
+    values: np.ndarray = json_field(compact)  # (steps + 1,) f along the trajectory
 
     @property
-    def final_position(self) -> np.ndarray:
-        return self.trajectory[-1]
+    def final_position(self) -> list:
+        """Where the run ended (as written: seven digits, null once diverged)."""
+        return compact(self.trajectory[-1])
 
     @property
-    def final_value(self) -> float:
-        return float(self.values[-1])
-
-    def to_json(self) -> dict:
-        return {
-            "kind": self.kind,
-            "optimizer": self.optimizer,
-            "hyperparams": dict(self.hyperparams),
-            "trajectory": _json_numbers(self.trajectory),
-            "values": _json_numbers(self.values),
-            "final_position": _json_numbers(self.final_position),
-            "final_value": _json_numbers(self.final_value),
-        }
+    def final_value(self) -> float | None:
+        """f where the run ended (as written: seven digits, null once diverged)."""
+        return compact(self.values[-1])
 
 
 @dataclasses.dataclass
 class Report:
     config: Config
     races: dict[str, dict[str, Race]]  # surface name -> optimizer label -> its race
-
-    def to_json(self) -> dict:
-        """Arrays as lists (non-finite values as null), ready for ``json.dump``."""
-        results = {
-            name: {label: r.to_json() for label, r in per_surface.items()}
-            for name, per_surface in self.races.items()
-        }
-        return {"config": to_dict(self.config), "results": results}
 
 
 def run(cfg: Config, *, show_progress: bool = True) -> Report:
@@ -222,26 +191,14 @@ def run(cfg: Config, *, show_progress: bool = True) -> Report:
         races[name] = {
             spec.display_label: Race(
                 kind=spec.kind,
-                optimizer=spec.name if spec.kind == "classic" else spec.path,
-                hyperparams=dict(spec.hyperparams),
+                optimizer=getattr(spec, "name", "") or getattr(spec, "path", ""),
+                hyperparams=dict(getattr(spec, "hyperparams", {})),
                 trajectory=paths[spec.display_label],
                 values=values_along(name, paths[spec.display_label]),
             )
             for spec in cfg.optimizers
         }
     return Report(cfg, races)
-
-
-def _json_numbers(array):
-    array = np.asarray(array, np.float64)
-    out = np.where(np.isfinite(array), array, np.nan).tolist()
-
-    def clean(v):
-        if isinstance(v, list):
-            return [clean(x) for x in v]
-        return None if math.isnan(v) else float(f"{v:.7g}")
-
-    return clean(out)
 
 
 def summary(report: Report) -> str:
@@ -252,9 +209,9 @@ def summary(report: Report) -> str:
         cells = []
         for label in labels:
             r = per_surface[label]
-            x, y = r.final_position
-            if np.isfinite(r.final_value):
-                cells.append(f"{r.final_value:.3g} at ({x:.2f}, {y:.2f})")
+            (x, y), value = r.trajectory[-1], r.values[-1]
+            if np.isfinite(value):
+                cells.append(f"{value:.3g} at ({x:.2f}, {y:.2f})")
             else:
                 cells.append("diverged")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
@@ -264,35 +221,36 @@ def summary(report: Report) -> str:
 def write(report: Report, output_dir: str | Path) -> list[Path]:
     """``races.json``, ``<surface>.png`` (+ ``.gif``), ``overview.png`` and ``config.yaml``."""
     cfg = report.config
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    json_path = out / "races.json"
-    json_path.write_text(json.dumps(report.to_json(), indent=1, ensure_ascii=False))
-    paths = [json_path]
     trajectories = {
         name: {label: r.trajectory for label, r in per_surface.items()}
         for name, per_surface in report.races.items()
     }
-    for name, per_surface in trajectories.items():
-        common = {"title": name, "xlim": cfg.xlim, "ylim": cfg.ylim}
-        paths.append(plots.race_figure(SURFACES[name], per_surface, out / f"{name}.png", **common))
-        if name in cfg.animated_surfaces:
+
+    def figures(out: Path) -> list[Path]:
+        paths = []
+        for name, per_surface in trajectories.items():
+            common = {"title": name, "xlim": cfg.xlim, "ylim": cfg.ylim}
             paths.append(
-                plots.race_animation(
-                    SURFACES[name],
-                    per_surface,
-                    out / f"{name}.gif",
-                    **common,
-                    fps=cfg.fps,
-                    frame_every=cfg.frame_every,
-                    dpi=cfg.gif_dpi,
-                )
+                plots.race_figure(SURFACES[name], per_surface, out / f"{name}.png", **common)
             )
-    surfaces = {n: SURFACES[n] for n in trajectories}
-    paths.append(
-        plots.race_overview(
-            surfaces, trajectories, out / "overview.png", xlim=cfg.xlim, ylim=cfg.ylim
+            if name in cfg.animated_surfaces:
+                paths.append(
+                    plots.race_animation(
+                        SURFACES[name],
+                        per_surface,
+                        out / f"{name}.gif",
+                        **common,
+                        fps=cfg.fps,
+                        frame_every=cfg.frame_every,
+                        dpi=cfg.gif_dpi,
+                    )
+                )
+        surfaces = {n: SURFACES[n] for n in trajectories}
+        paths.append(
+            plots.race_overview(
+                surfaces, trajectories, out / "overview.png", xlim=cfg.xlim, ylim=cfg.ylim
+            )
         )
-    )
-    paths.append(save(cfg, out / "config.yaml"))
-    return paths
+        return paths
+
+    return write_report(report, output_dir, json_name="races.json", figures=figures)

@@ -73,7 +73,6 @@ References:
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from pathlib import Path
 
@@ -81,9 +80,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from l2l import hyper
-from l2l.config import field, save, to_dict
-from l2l.plots.hyper import dual_number_traces
+from l2l import hyper, plots
+from l2l.config import field
+from l2l.experiments.report import jsonable, write_report
 
 #: ``a`` has converged at the first step with |a_t - a_true| <= CONVERGED * |a_true|.
 CONVERGED = 1e-6
@@ -290,9 +289,6 @@ class Trace:
             converged_at=int(np.argmax(close)) + 1 if close.any() else None,
         )
 
-    def to_json(self) -> dict:
-        return dataclasses.asdict(self)
-
 
 @dataclasses.dataclass
 class Report:
@@ -302,17 +298,7 @@ class Report:
     one_step: Trace  # l2l.hyper.stack: one-step hypergradients
     device: str
     seconds: float
-
-    def to_json(self) -> dict:
-        return {
-            "config": to_dict(self.config),
-            "converged_tolerance": CONVERGED,
-            "x": self.x,
-            "dual_numbers": self.dual_numbers.to_json(),
-            "one_step": self.one_step.to_json(),
-            "device": self.device,
-            "seconds": self.seconds,
-        }
+    converged_tolerance: float = CONVERGED
 
 
 DUAL_NUMBERS = "the talk's dual numbers (whole run, forward mode)"
@@ -377,14 +363,14 @@ def _title(cfg: Config) -> str:
 
 def write(report: Report, output_dir: str | Path) -> list[Path]:
     """``results.json``, ``talk_example.png`` and ``config.yaml`` into ``output_dir``."""
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    json_path = out / "results.json"
-    json_path.write_text(json.dumps(report.to_json(), indent=1))
-    png_path = dual_number_traces(
-        [report.dual_numbers.to_json(), report.one_step.to_json()],
-        out / "talk_example.png",
-        a_true=report.config.a_true,
-        title=_title(report.config),
-    )
-    return [json_path, png_path, save(report.config, out / "config.yaml")]
+
+    def figures(out: Path) -> list[Path]:
+        png = plots.dual_number_traces(
+            [jsonable(report.dual_numbers), jsonable(report.one_step)],
+            out / "talk_example.png",
+            a_true=report.config.a_true,
+            title=_title(report.config),
+        )
+        return [png]
+
+    return write_report(report, output_dir, figures=figures)

@@ -24,7 +24,6 @@ Numbers reported per optimizer:
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import time
 from pathlib import Path
@@ -32,9 +31,16 @@ from typing import Literal
 
 import numpy as np
 
-from l2l import learned, plots
-from l2l.config import field, save, to_dict
-from l2l.evaluate import BaselineConfig, learned_label, mean_summed_loss, tune
+from l2l import learned, plots, sweep
+from l2l.config import field
+from l2l.evaluate import (
+    DEFAULT_BASELINES,
+    BaselineConfig,
+    learned_label,
+    mean_summed_loss,
+    tune,
+)
+from l2l.experiments.report import write_report
 from l2l.tasks import SeparableQuadraticConfig, TaskConfig
 from l2l.unroll import TEST_SET, TUNING_SET, instance_keys, run_optimizer
 
@@ -46,11 +52,9 @@ LOG10_OF_ZERO = -149 * math.log10(2.0)
 LOG10_OF_OVERFLOW = float(np.log10(np.finfo(np.float32).max))
 
 ZERO_MACHINE_TASK = SeparableQuadraticConfig(dim=2, scale_low=0.5, scale_high=1.5, init_scale=1.0)
-ZERO_MACHINE_BASELINES = (
-    BaselineConfig("sgd", 1e-3, 1.0, 25),
-    BaselineConfig("nesterov", 1e-3, 1.0, 25, {"momentum": 0.9}),
-    BaselineConfig("rmsprop", 1e-3, 1.0, 25, {"decay": 0.9}),
-    BaselineConfig("adam", 1e-3, 1.0, 25),
+#: The protocol's baselines but momentum, from a step size of 1e-3.
+ZERO_MACHINE_BASELINES = tuple(
+    dataclasses.replace(b, lr_min=1e-3) for b in DEFAULT_BASELINES if b.name != "momentum"
 )
 
 
@@ -124,12 +128,22 @@ def mean_log10_final(curves: np.ndarray) -> float:
 SELECTION_SCORES = {"summed_loss": mean_summed_loss, "log_final": mean_log10_final}
 
 
-def tune_for_zero_machine(baseline: BaselineConfig, task, tuning_keys, test_keys, steps, selection):
+def tune_for_zero_machine(
+    baseline: BaselineConfig, task, tuning_keys, test_keys, steps, selection, runner=None
+):
     """Tune ``baseline``'s learning rate on the tuning instances under each rule of ``selection``
     (:func:`l2l.evaluate.tune` with that score); report each chosen setting on the held-out ones."""
     rows = []
     for rule in selection:
-        tuned = tune(baseline, task, tuning_keys, test_keys, steps, score=SELECTION_SCORES[rule])
+        tuned = tune(
+            baseline,
+            task,
+            tuning_keys,
+            test_keys,
+            steps,
+            score=SELECTION_SCORES[rule],
+            runner=runner,
+        )
         name = baseline.name if rule == "summed_loss" else f"{baseline.name} (tuned for log10 f_T)"
         rows.append(
             {
@@ -146,17 +160,10 @@ def tune_for_zero_machine(baseline: BaselineConfig, task, tuning_keys, test_keys
 @dataclasses.dataclass
 class Report:
     config: Config
-    results: list[dict]  # per optimizer: the numbers of zero_machine_summary, name, hyperparams
     seconds: float
-
-    def to_json(self) -> dict:
-        return {
-            "config": to_dict(self.config),
-            "zero_machine": ZERO_MACHINE,
-            "log10_of_zero": LOG10_OF_ZERO,
-            "seconds": self.seconds,
-            "results": self.results,
-        }
+    results: list[dict]  # per optimizer: the numbers of zero_machine_summary, name, hyperparams
+    zero_machine: float = ZERO_MACHINE
+    log10_of_zero: float = LOG10_OF_ZERO
 
 
 def run(cfg: Config, *, show_progress: bool = True) -> Report:
@@ -167,6 +174,7 @@ def run(cfg: Config, *, show_progress: bool = True) -> Report:
     task = cfg.task.build()
     tuning_keys = instance_keys(cfg.seed, TUNING_SET, cfg.num_tuning)
     test_keys = instance_keys(cfg.seed, TEST_SET, cfg.num_test)
+    runner = sweep.Runner()
     results = []
     with tqdm(
         total=len(cfg.learned) + len(cfg.baselines), desc="zero machine", disable=not show_progress
@@ -188,11 +196,11 @@ def run(cfg: Config, *, show_progress: bool = True) -> Report:
             bar.set_postfix_str(baseline.name)
             results.extend(
                 tune_for_zero_machine(
-                    baseline, task, tuning_keys, test_keys, cfg.steps, cfg.selection
+                    baseline, task, tuning_keys, test_keys, cfg.steps, cfg.selection, runner
                 )
             )
             bar.update(1)
-    return Report(cfg, results, time.perf_counter() - start)
+    return Report(cfg, time.perf_counter() - start, results)
 
 
 # --------------------------------------------------------------------------- reporting
@@ -220,20 +228,21 @@ def summary(report: Report) -> str:
 
 def write(report: Report, output_dir: str | Path) -> list[Path]:
     """``results.json``, ``zero_machine.png`` and ``config.yaml`` into ``output_dir``."""
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    json_path = out / "results.json"
-    json_path.write_text(json.dumps(report.to_json(), indent=1))
     cfg = report.config
     dim = getattr(cfg.task, "dim", "?")
-    png_path = plots.zero_machine(
-        report.results,
-        out / "zero_machine.png",
-        f"f = sum (s_i x_i)^2, {dim}-d, {cfg.num_test} held-out instances",
-        target=ZERO_MACHINE,
-        log10_of_zero=LOG10_OF_ZERO,
-    )
-    return [json_path, png_path, save(cfg, out / "config.yaml")]
+
+    def figures(out: Path) -> list[Path]:
+        title = f"f = sum (s_i x_i)^2, {dim}-d, {cfg.num_test} held-out instances"
+        png = plots.zero_machine(
+            report.results,
+            out / "zero_machine.png",
+            title,
+            target=ZERO_MACHINE,
+            log10_of_zero=LOG10_OF_ZERO,
+        )
+        return [png]
+
+    return write_report(report, output_dir, figures=figures)
 
 
 ZeroMachineConfig = Config

@@ -8,19 +8,21 @@ import matplotlib
 matplotlib.use("Agg")
 
 from l2l.plots.curves import loss_curve_panels, loss_curves, ratio_heatmap
-from l2l.plots.hyper import robustness
-from l2l.plots.studies import (
-    race_animation,
-    race_figure,
-    race_overview,
-    response_figure,
-    save_png,
+from l2l.plots.hyper import (
+    dual_number_traces,
+    no_tuning_robustness,
+    robustness,
+    short_horizon_traces,
 )
+from l2l.plots.save import save_png
+from l2l.plots.studies import race_animation, race_figure, race_overview, response_figure
 from l2l.plots.zero_machine import zero_machine
 
 __all__ = [
+    "dual_number_traces",
     "loss_curve_panels",
     "loss_curves",
+    "no_tuning_robustness",
     "race_animation",
     "race_figure",
     "race_overview",
@@ -28,5 +30,6 @@ __all__ = [
     "response_figure",
     "robustness",
     "save_png",
+    "short_horizon_traces",
     "zero_machine",
 ]

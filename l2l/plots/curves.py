@@ -7,6 +7,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
+from l2l.plots.save import save_png
+
 
 def loss_curves(curves: dict[str, dict], path: str | Path, *, title: str = "", ax=None) -> Path:
     """Mean loss against the optimizee step, log scale, with the interquartile band.
@@ -31,9 +33,8 @@ def loss_curves(curves: dict[str, dict], path: str | Path, *, title: str = "", a
     path = Path(path)
     if own:
         fig.tight_layout()
-        fig.savefig(path)
-        plt.close(fig)
-    return path
+        return save_png(fig, path)
+    return Path(path)
 
 
 def loss_curve_panels(
@@ -61,10 +62,7 @@ def loss_curve_panels(
     if title:
         fig.suptitle(title)
     fig.tight_layout(rect=rect)
-    path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_png(fig, path)
 
 
 def ratio_heatmap(
@@ -89,7 +87,4 @@ def ratio_heatmap(
     bar.set_label("log10(ratio to the best tuned baseline)")
     ax.set_title(title or "mean summed loss / best tuned baseline's", fontsize=10)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_png(fig, path, dpi=110)

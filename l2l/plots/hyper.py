@@ -8,6 +8,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
+from l2l.plots.save import save_png
+
 
 def robustness(robustness: dict, path: str | Path, *, title: str = "") -> Path:
     """Final training loss against the bottom level's initial step size, one curve per height."""
@@ -32,10 +34,7 @@ def robustness(robustness: dict, path: str | Path, *, title: str = "") -> Path:
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(frameon=False, fontsize=8)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_png(fig, path)
 
 
 def dual_number_traces(
@@ -89,10 +88,7 @@ def dual_number_traces(
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_png(fig, path)
 
 
 def short_horizon_traces(problems: list[dict], path: str | Path, *, title: str = "") -> Path:
@@ -164,10 +160,7 @@ def short_horizon_traces(problems: list[dict], path: str | Path, *, title: str =
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_png(fig, path)
 
 
 def _wrap(text: str, width: int = 48) -> str:
@@ -210,12 +203,11 @@ def no_tuning_robustness(
     variants: dict[tuple, int] = {}
     for result in results:
         column = 1 if result["family"] == "parameter-free" else 0
-        contender = result["contender"]
         if result["family"] == "plain":
             style = {"ls": "-", "marker": "s", "lw": 2.2}
-            color = "black" if contender["optimizer"] == "adam" else "0.45"
+            color = "black" if result["rule"] == "adam" else "0.45"
         else:
-            what = (column, tuple(contender["stack"]) or contender["optimizer"])
+            what = (column, tuple(result["levels"]) or result["rule"])
             if what not in colors:
                 used = sum(1 for c, _ in colors if c == column)
                 colors[what] = plt.cm.tab10.colors[(used + (3 if column else 0)) % 10]
@@ -223,7 +215,7 @@ def no_tuning_robustness(
             variant = variants.get(what, 0)
             variants[what] = variant + 1
             if result["family"] == "stack":
-                dashed = contender["mode"] == "run"
+                dashed = result["mode"] == "run"
             else:
                 dashed = variant % 2 == 1
             style = {"ls": "--" if dashed else "-", "marker": "os^v"[variant % 4]}
@@ -304,7 +296,4 @@ def no_tuning_robustness(
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_png(fig, path)

@@ -8,6 +8,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
+from l2l.plots.save import save_png
+
 
 def zero_machine(
     results: list[dict],
@@ -42,6 +44,4 @@ def zero_machine(
     ax.set_title(title or "zero machine: median and 10-90% band")
     ax.legend(fontsize=7, loc="lower left")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_png(fig, path, dpi=120)

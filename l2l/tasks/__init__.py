@@ -4,7 +4,8 @@ A task is pure functions over arrays: ``sample(key) -> instance``, ``init(key, i
 params``, ``loss(params, instance, key)``. Tasks are flax struct dataclasses: their arrays
 (datasets) are pytree leaves, their settings static. Each kind has a config class chosen by
 ``kind:`` in a config file (:data:`TASK_KINDS`): ``quadratic``, ``separable_quadratic``,
-``surface``, ``mlp``, ``mlp_mix``, ``conv``, ``mix`` (tasks of any kinds side by side). A new kind
+``noisy_quadratic`` (Wu et al.'s, with its closed forms), ``surface``, ``mlp``, ``mlp_mix``,
+``conv``, ``mix`` (tasks of any kinds side by side). A new kind
 is one module that defines the task, its :class:`TaskConfig` subclass and registers it with
 :func:`register` (see ``quadratic.py``).
 
@@ -25,6 +26,7 @@ from l2l.tasks.mlp import (
     MLPMixture,
     cross_entropy,
 )
+from l2l.tasks.noisy_quadratic import NoisyQuadratic, NoisyQuadraticConfig
 from l2l.tasks.quadratic import Quadratic, QuadraticConfig, QuadraticInstance
 from l2l.tasks.separable import (
     SeparableQuadratic,
@@ -46,6 +48,8 @@ __all__ = [
     "MLPMixConfig",
     "MLPMixture",
     "MixConfig",
+    "NoisyQuadratic",
+    "NoisyQuadraticConfig",
     "Quadratic",
     "QuadraticConfig",
     "QuadraticInstance",

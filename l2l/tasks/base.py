@@ -28,6 +28,11 @@ class Task(Protocol):
     The key of ``loss`` draws a minibatch where the task has data (the dataset lives on device as
     a pytree leaf of the task, so a whole unroll is one compiled ``scan``); deterministic tasks
     ignore it.
+
+    A task may also offer ``training_loss(params, instance) -> scalar``: the loss over its whole
+    training set, without minibatch noise (an MLP's cross-entropy over every training example;
+    the noisy quadratic's noise-free loss). Experiments that report a final training loss call it
+    where it exists (:func:`training_loss`), whatever the task's kind.
     """
 
     def sample(self, key: jax.Array) -> Any: ...
@@ -55,6 +60,16 @@ class TaskConfig:
         if not hasattr(self, "split") or self.split == split:
             return self
         return dataclasses.replace(self, split=split)
+
+
+def training_loss(task: Task, params: Any, instance: Any = None) -> jax.Array:
+    """``task``'s loss over its whole training set; a one-line error for a task without one."""
+    if not hasattr(task, "training_loss"):
+        raise TypeError(
+            f"{type(task).__name__} has no whole-training-set loss (`training_loss`): this "
+            "experiment reports one, so it needs a task that has it (mlp, conv, noisy_quadratic)"
+        )
+    return task.training_loss(params, instance)
 
 
 def register(kind: str):

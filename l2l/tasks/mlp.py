@@ -96,6 +96,12 @@ class MLPClassifier:
         """Mean cross-entropy over a whole split (e.g. held-out data)."""
         return cross_entropy(self.logits(params, images), labels)
 
+    def training_loss(self, params, instance: MLPInstance | None = None) -> jax.Array:
+        """The mean cross-entropy over every example of the training split (the task protocol's
+        whole-training-set loss)."""
+        del instance
+        return self.full_loss(params, self.images, self.labels)
+
     def error_rate(self, params, images: jax.Array, labels: jax.Array) -> jax.Array:
         """Fraction of misclassified examples."""
         return jnp.mean(jnp.argmax(self.logits(params, images), axis=-1) != labels)

@@ -128,19 +128,28 @@ def surface(name: str) -> SurfaceFn:
 
 @struct.dataclass
 class Surface:
-    """A named surface as a task: no random instances, a fixed start point, ``loss = f(params)``.
+    """A surface as a task: no random instances, a fixed start point, ``loss = f(params)``.
 
-    ``sample`` returns an empty instance, ``init`` the start point (a ``(2,)`` float32 array), and
-    ``loss(params, instance, key)`` the surface's value; the keys are ignored.
+    ``f`` is the surface called ``name`` (a key of ``SURFACES``), or ``function`` when given (any
+    function of a ``(2,)`` array). ``sample`` returns an empty instance, ``init`` the start point
+    (a ``(2,)`` float32 array), and ``loss(params, instance, key)`` the surface's value; the keys
+    are ignored.
     """
 
     name: str = struct.field(pytree_node=False, default="simple_quad")
     start: tuple[float, float] = struct.field(pytree_node=False, default=(-2.8, -2.5))
+    function: SurfaceFn | None = struct.field(pytree_node=False, default=None)
 
     def __post_init__(self):
-        surface(self.name)  # Fails early, listing the known names.
+        if self.function is None:
+            surface(self.name)  # Fails early, listing the known names.
         if len(self.start) != 2:
             raise ValueError(f"Surface: start must be a point (x, y), got {self.start!r}")
+
+    @property
+    def f(self) -> SurfaceFn:
+        """The surface's function."""
+        return SURFACES[self.name] if self.function is None else self.function
 
     def sample(self, key: jax.Array) -> tuple:
         del key
@@ -152,7 +161,7 @@ class Surface:
 
     def loss(self, params: jax.Array, instance: tuple = (), key: jax.Array | None = None):
         del instance, key
-        return SURFACES[self.name](params)
+        return self.f(params)
 
 
 @register("surface")

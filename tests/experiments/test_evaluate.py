@@ -8,6 +8,7 @@ from l2l import evaluate, learned
 from l2l.evaluate import BaselineConfig
 from l2l.experiments import evaluate as experiment
 from l2l.experiments.evaluate import Config, SettingConfig
+from l2l.experiments.report import jsonable
 from l2l.tasks import QuadraticConfig, SeparableQuadraticConfig
 
 
@@ -17,13 +18,19 @@ def test_report_files_and_table(tmp_path):
         steps=10,
         num_tuning=4,
         num_test=4,
-        baselines=(BaselineConfig("sgd", 1e-3, 1e-1, 3), BaselineConfig("adam", 1e-2, 1e-1, 2)),
+        baselines=(
+            BaselineConfig.of("sgd", lr_min=1e-3, lr_max=1e-1, num_lrs=3),
+            BaselineConfig.of("adam", lr_min=1e-2, lr_max=1e-1, num_lrs=2),
+        ),
     )
     report = experiment.run(cfg, show_progress=False)
     json_path, png_path, cfg_path = experiment.write(report, tmp_path)
     data = json.loads(json_path.read_text())
-    assert [r["name"] for r in data["results"]] == ["sgd", "adam"]
-    assert data["results"][0] == report.comparison.results[0].to_json()
+    (panel,) = data["panels"]
+    assert panel["name"] is None and panel["comparison"]["steps"] == 10
+    assert [r["name"] for r in panel["comparison"]["results"]] == ["sgd", "adam"]
+    assert panel["comparison"]["results"][0] == jsonable(report.comparison.results[0])
+    assert evaluate.Comparison.from_json(panel["comparison"]) == report.comparison
     assert png_path.stat().st_size > 10_000 and cfg_path.name == "config.yaml"
     table = experiment.summary(report)
     best = report.comparison.best_baseline()
@@ -40,7 +47,7 @@ def test_settings_re_tune_the_baselines_for_each_panel(tmp_path):
         steps=6,
         num_tuning=4,
         num_test=4,
-        baselines=(BaselineConfig("sgd", 1e-3, 1e-1, 3),),
+        baselines=(BaselineConfig.of("sgd", lr_min=1e-3, lr_max=1e-1, num_lrs=3),),
         learned=(str(path),),
         settings=(
             SettingConfig("base"),
@@ -72,7 +79,7 @@ def test_settings_re_tune_the_baselines_for_each_panel(tmp_path):
     assert f"({ratio:.3f})" in table.splitlines()[3]
     json_path, png, heat, _ = experiment.write(report, tmp_path / "out")
     assert png.stat().st_size > 10_000 and heat.name == "ratios.png"
-    assert [p["name"] for p in json.loads(json_path.read_text())["settings"]] == [
+    assert [p["name"] for p in json.loads(json_path.read_text())["panels"]] == [
         "base",
         "long uniform",
         "separable",

@@ -13,6 +13,7 @@ import pytest
 
 from l2l import config as config_lib
 from l2l.experiments import hyper_mnist
+from l2l.experiments.report import jsonable
 from l2l.tasks import MLPClassifier
 
 REPO = Path(__file__).resolve().parents[2]
@@ -40,6 +41,10 @@ def _sgd(learning_rate, **kw):
     return {"optimizer": "sgd", "hyperparams": {"learning_rate": learning_rate}, **kw}
 
 
+def _stack(*levels):
+    return {"kind": "stack", "levels": list(levels)}
+
+
 def _config(**robustness):
     bottom = _sgd(0.1, reparam="raw")
     data = {
@@ -47,9 +52,9 @@ def _config(**robustness):
         "seeds": 2,
         "epochs": 3,
         "rows": [
-            {"name": "SGD", "stack": [bottom], "paper_error": 8.99},
-            {"name": "SGD / SGD(0)", "stack": [bottom, _sgd(0.0)]},
-            {"name": "SGD / SGD", "stack": [bottom, _sgd(0.05)]},
+            {"name": "SGD", "optimizer": _stack(bottom), "paper_error": 8.99},
+            {"name": "SGD / SGD(0)", "optimizer": _stack(bottom, _sgd(0.0))},
+            {"name": "SGD / SGD", "optimizer": _stack(bottom, _sgd(0.05))},
         ],
         "robustness": {
             "heights": [2],
@@ -151,7 +156,7 @@ def test_report_writes_every_number_it_shows(table, tmp_path):
     cfg, task, test, rows = table
     sweep = hyper_mnist.run_robustness(cfg, task, test)
     assert sweep.lrs == pytest.approx(np.geomspace(1e-3, 0.1, 6))
-    (curve,) = sweep.curves
+    (curve,) = sweep.curves.values()
     # With a zero step size on top, height 2 is plain SGD from each initial step size: the loop.
     keys = jnp.broadcast_to(jax.random.split(jax.random.key(cfg.seed), 1), (6,))
     lrs = jnp.asarray(sweep.lrs, jnp.float32)
@@ -177,7 +182,7 @@ def test_report_writes_every_number_it_shows(table, tmp_path):
     paths = hyper_mnist.write(report, tmp_path / "out")
     assert [p.name for p in paths] == ["results.json", "table.md", "robustness.png", "config.yaml"]
     saved = json.loads(paths[0].read_text())
-    assert saved == json.loads(json.dumps(report.to_json()))
+    assert saved == json.loads(json.dumps(jsonable(report)))
     plain = rows["SGD"]
     assert saved["rows"][0]["test_error"]["per_seed"] == plain.test_error.per_seed
     assert saved["robustness"]["curves"]["2"]["final_lr"] == curve.final_lr
@@ -201,7 +206,8 @@ def test_run_on_mnist(tmp_path, capsys):
         "task.hidden_sizes=[8]",
         "seeds=1",
         "epochs=1",
-        "rows=[{name: SGD, stack: [{optimizer: sgd, hyperparams: {learning_rate: 0.1}}]}]",
+        "rows=[{name: SGD, optimizer: {kind: stack, levels: [{optimizer: sgd, "
+        "hyperparams: {learning_rate: 0.1}}]}}]",
         "robustness.enabled=false",
         f"output_dir={tmp_path}",
     ]
@@ -219,7 +225,7 @@ def test_run_on_mnist(tmp_path, capsys):
     paths = hyper_mnist.write(report, cfg.output_dir)
     assert [p.name for p in paths] == ["results.json", "table.md", "config.yaml"]
     assert json.loads(paths[0].read_text())["num_train"] == report.num_train
-    assert report.robustness is None and "robustness" not in report.to_json()
+    assert report.robustness is None and "robustness" not in jsonable(report)
 
 
 def test_shipped_config_is_valid_and_points_at_the_shared_data():
@@ -241,9 +247,9 @@ def test_shipped_config_is_valid_and_points_at_the_shared_data():
         "AdaGrad / AdaGrad(1e-3)",
     ]:
         assert required in rows
-    momentum = rows["SGD+momentum(α, γ) / SGD(1e-3)"].stack[0]
+    momentum = rows["SGD+momentum(α, γ) / SGD(1e-3)"].levels[0]
     assert momentum.learn == ("learning_rate", "momentum")
-    rmsprop = rows["RMSProp(α, γ) / SGD(1e-4)"].stack[0]
+    rmsprop = rows["RMSProp(α, γ) / SGD(1e-4)"].levels[0]
     assert rmsprop.hyperparams == {"learning_rate": 0.01, "decay": 0.99}
     assert cfg.robustness.heights == (1, 2, 3, 4)
     assert hyper_mnist.HyperMnistConfig is hyper_mnist.Config
@@ -270,12 +276,16 @@ def test_old_hyperparameter_names_still_load_renamed():
 
 
 def test_config_errors_name_the_key():
-    data = {"rows": [{"name": "x", "stack": [{"optimizer": "adamw"}]}]}
-    with pytest.raises(config_lib.ConfigError, match=r"rows\.0\.stack\.0.*adamw"):
+    data = {"rows": [{"name": "x", "optimizer": _stack({"optimizer": "adamw"})}]}
+    with pytest.raises(config_lib.ConfigError, match=r"rows\.0\.optimizer\.levels\.0.*adamw"):
         config_lib.from_dict(hyper_mnist.Config, data)
-    data = {"rows": [{"name": "x", "stack": [{"optimizer": "adam", "learn": ["learning_rate"]}]}]}
-    with pytest.raises(config_lib.ConfigError, match="learn"):
-        config_lib.from_dict(hyper_mnist.Config, data)
+    top = {"optimizer": "adam", "learn": ["learning_rate"]}
+    with pytest.raises(config_lib.ConfigError, match="top level of a stack .* learn"):
+        config_lib.from_dict(
+            hyper_mnist.Config, {"rows": [{"name": "x", "optimizer": _stack(top)}]}
+        )
+    with pytest.raises(config_lib.ConfigError, match="its optimizer is a stack"):
+        config_lib.from_dict(hyper_mnist.Config, {"rows": [{"name": "x", "optimizer": "adam"}]})
     with pytest.raises(config_lib.ConfigError, match="task.kind must be 'mlp'"):
         config_lib.from_dict(hyper_mnist.Config, {"task": {"kind": "quadratic"}})
     with pytest.raises(config_lib.ConfigError, match="unknown key 'task.dim'"):
@@ -291,3 +301,10 @@ def test_the_hyper_subcommand_runs_this_experiment(capsys, tmp_path):
     assert "no such config file" in capsys.readouterr().err
     assert cli.main(["hyper", str(REPO / "configs" / "hyper_mnist.yaml"), "seeds=0"]) == 2
     assert "key 'seeds': expected a value >= 1" in capsys.readouterr().err
+
+
+def test_the_old_row_layout_is_read_with_a_deprecation_warning():
+    row = {"name": "A", "stack": [{"optimizer": "adam"}, {"optimizer": "sgd"}]}
+    with pytest.warns(DeprecationWarning, match="`stack: \\[...\\]` is l2l 0.2's layout"):
+        cfg = config_lib.from_dict(hyper_mnist.Config, {"rows": [row]})
+    assert [level.optimizer for level in cfg.rows[0].levels] == ["adam", "sgd"]

@@ -12,7 +12,7 @@ from l2l import learned
 from l2l.config import ConfigError
 from l2l.experiments import responses, surfaces
 from l2l.experiments.responses import ResponseFigureConfig, make_signals
-from l2l.experiments.specs import OptimizerSpec
+from l2l.specs import LearnedSpec
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,7 @@ def saved(tmp_path_factory):
 
 def test_learned_responses_equal_its_updates_fed_the_signal(saved):
     path, transform = saved
-    spec = OptimizerSpec(kind="learned", path=str(path))
+    spec = LearnedSpec(path=str(path))
     assert spec.display_label == "tiny"
     figure = ResponseFigureConfig(name="lstm", optimizers=(spec,))
     cfg = responses.Config(steps=25, signals=("rectangles",), figures=(figure,))
@@ -51,7 +51,7 @@ def test_learned_optimizer_races_like_applying_its_updates(saved):
     cfg = surfaces.Config(
         surfaces=("simple_quad",),
         steps=8,
-        optimizers=(OptimizerSpec(kind="learned", path=str(path), label="LSTM"),),
+        optimizers=(LearnedSpec(path=str(path), label="LSTM"),),
     )
     entry = surfaces.run(cfg).races["simple_quad"]["LSTM"]
     w = jnp.asarray([-2.8, -2.5])
@@ -70,10 +70,10 @@ def test_learned_entries_are_checked_when_the_config_loads(tmp_path, saved):
     bad = tmp_path / "bad.yaml"
     bad.write_text(f"figures: [{{name: a, optimizers: [{{kind: learned, path: {path}}}], "
                    "sweep: {lr: [0.1]}}]\n")  # fmt: skip
-    with pytest.raises(ConfigError, match="no classic optimizer to sweep"):
+    with pytest.raises(ConfigError, match="has no optimizer to sweep"):
         config_lib.load(responses.Config, bad)
     bad.write_text(f"optimizers: [{{kind: learned, path: {path}, name: adam}}]\n")
-    with pytest.raises(ConfigError, match="takes 'path'"):
+    with pytest.raises(ConfigError, match="unknown key 'optimizers.0.name'"):
         config_lib.load(surfaces.Config, bad)
     broken = tmp_path / "broken.l2l"
     broken.write_bytes(b"not msgpack at all")

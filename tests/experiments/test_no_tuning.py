@@ -15,6 +15,7 @@ import pytest
 from l2l import cli, hyper
 from l2l import config as config_lib
 from l2l.experiments import EXPERIMENTS, experiment, no_tuning
+from l2l.specs import StackSpec
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "configs" / "no_tuning.yaml"
@@ -42,11 +43,16 @@ DIRECT = {
 LEVELS = {"sgd": hyper.sgd, "adam": hyper.adam}
 
 
+def _rules(contender):
+    return tuple(level.optimizer for level in contender.optimizer.levels)
+
+
 def _direct_stack(contender, value):
-    bottom, *upper = contender.stack
-    options = {"mode": contender.mode}
-    if contender.mode == "run":
-        options["discount"] = contender.discount
+    bottom, *upper = _rules(contender)
+    spec = contender.optimizer
+    options = {"mode": spec.mode}
+    if spec.mode == "run":
+        options["discount"] = spec.discount
     return hyper.stack(LEVELS[bottom](value), *(LEVELS[rule]() for rule in upper), **options)
 
 
@@ -75,21 +81,20 @@ def shipped():
 
 def test_every_contender_is_the_optax_object_its_config_names(shipped):
     names = {c.name for c in shipped.contenders}
-    stacks = [c for c in shipped.contenders if c.stack]
+    stacks = [c for c in shipped.contenders if isinstance(c.optimizer, StackSpec)]
     assert names == set(DIRECT) | {c.name for c in stacks}
     # Every parameter-free optimizer of the issue that this optax provides is a contender.
     offered = {"prodigy", "dog", "mechanize", "cocob", "dadapt_adamw", "schedule_free_adamw"}
     assert offered <= set(dir(contrib))
-    used = {c.optimizer for c in shipped.contenders}
-    assert {"prodigy", "dog", "mechanic_adam", "cocob", "dadapt_adamw"} <= used
-    assert "schedule_free_adamw" in used
+    assert offered <= {c.rule for c in shipped.contenders}
+    assert {c.optimizer.kind for c in shipped.contenders} == {"optax", "stack"}
     for contender in shipped.contenders:
         reference = contender.reference_value(TUNED)
         values = [contender.default_value()]
         if reference is not None:
             values.append(1e-2 * reference)
         for value in values:
-            if contender.stack:
+            if isinstance(contender.optimizer, StackSpec):
                 if value == contender.default_value():
                     continue  # The stacks' defaults are checked below.
                 direct = _direct_stack(contender, value)
@@ -109,32 +114,33 @@ def test_every_contender_is_the_optax_object_its_config_names(shipped):
 
 def test_each_stack_starts_from_the_step_size_it_claims(shipped):
     params = {"w": jnp.ones((3, 2)), "b": jnp.zeros(2)}
-    stacks = [c for c in shipped.contenders if c.stack]
-    assert {(c.stack, c.mode) for c in stacks} == {
+    stacks = [c for c in shipped.contenders if isinstance(c.optimizer, StackSpec)]
+    assert {(_rules(c), c.optimizer.mode) for c in stacks} == {
         (rules, mode)
         for rules in [("sgd", "sgd"), ("adam", "sgd"), ("adam", "adam", "sgd")]
         for mode in ("forward", "run")
     }
     for contender in stacks:
-        assert contender.source == contender.stack[0]
+        assert contender.source == _rules(contender)[0] and contender.family == "stack"
         for m in shipped.multipliers:
             claimed = m * TUNED[contender.source]
             state = contender.build(claimed).init(params)
             levels = hyper.hyperparams(state)
             assert float(levels[0]["learning_rate"]) == pytest.approx(claimed, rel=1e-6)
             assert float(levels[-1]["learning_rate"]) == pytest.approx(0.2)  # The defaults.
-            assert len(levels) == len(contender.stack)
+            assert len(levels) == len(_rules(contender))
         state = contender.build(None).init(params)  # The default start.
         assert float(hyper.hyperparams(state)[0]["learning_rate"]) == pytest.approx(
             contender.default_value(), rel=1e-6
         )
-        assert (contender.discount if contender.mode == "run" else 0.99) == 0.99
+        spec = contender.optimizer
+        assert spec.discount == (0.99 if spec.mode == "run" else 1.0)
 
 
 def _contenders():
     return (
-        "[{name: Adam, optimizer: adam, reference: adam},"
-        " {name: Adam / SGD, stack: [adam, sgd], reference: adam}]"
+        "[{name: Adam, optimizer: {kind: optax, name: adam}, reference: adam},"
+        " {name: Adam / SGD, optimizer: {kind: stack, levels: [adam, sgd]}, reference: adam}]"
     )
 
 
@@ -231,7 +237,8 @@ def test_config_mistakes_are_one_line_errors(capsys, tmp_path):
         ("contenders.8.optimizer=prodigi", "Did you mean 'prodigy'"),
         ("contenders.8.sweep=estim_lr", "prodigy has no argument 'estim_lr'"),
         ("multipliers=[0.1, 10]", "multipliers must include 1"),
-        ("contenders.2.stack=[sgd, adamw]", "a stack level cannot be 'adamw'"),
+        ("contenders.2.optimizer.levels=[sgd, adamw]", "level cannot use optimizer 'adamw'"),
+        ("contenders.0.sweep=estim_lr0", "sgd has no argument 'estim_lr0'"),
     ]
     for override, expected in cases:
         assert cli.main(["no-tuning", str(CONFIG), override, f"output_dir={tmp_path}"]) == 2
@@ -239,3 +246,32 @@ def test_config_mistakes_are_one_line_errors(capsys, tmp_path):
         assert expected in err and len(err.strip().splitlines()) == 1, err
     with pytest.raises(config_lib.ConfigError, match="plain Adam swept from the tuned"):
         config_lib.from_dict(no_tuning.Config, {"contenders": [{"name": "x", "optimizer": "sgd"}]})
+
+
+def test_the_old_contender_layout_is_read_with_a_deprecation_warning():
+    old = [
+        {"name": "Adam", "optimizer": "adam", "reference": "adam"},
+        {"name": "A/S", "stack": ["adam", "sgd"], "mode": "run", "reference": "adam"},
+        {"name": "M", "optimizer": "mechanic_adam", "hyperparams": {"s_init": 1e-5}},
+        {"name": "P", "optimizer": "prodigy", "hyperparams": {"b1": 0.8}, "sweep": "estim_lr0"},
+    ]
+    with pytest.warns(DeprecationWarning, match="l2l 0.2's layout"):
+        cfg = config_lib.from_dict(no_tuning.Config, {"contenders": old})
+    adam, stack, mechanic, prodigy = cfg.contenders
+    assert (stack.optimizer.mode, stack.optimizer.discount, _rules(stack)) == (
+        "run",
+        0.99,
+        ("adam", "sgd"),
+    )
+    assert mechanic.optimizer.name == "mechanize" and mechanic.default_value() == 1.0
+    direct = contrib.mechanize(optax.adam(2e-3), s_init=1e-5)
+    for a, b in zip(
+        jax.tree.leaves(_updates(mechanic.build(2e-3))), jax.tree.leaves(_updates(direct))
+    ):
+        np.testing.assert_array_equal(a, b)
+    direct = contrib.prodigy(betas=(0.8, 0.999), estim_lr0=3e-6)
+    for a, b in zip(
+        jax.tree.leaves(_updates(prodigy.build(3e-6))), jax.tree.leaves(_updates(direct))
+    ):
+        np.testing.assert_array_equal(a, b)
+    assert adam.family == "plain" and prodigy.family == "parameter-free"

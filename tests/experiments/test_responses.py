@@ -20,8 +20,8 @@ from l2l.experiments.responses import (
     read_signal,
     response_curves,
 )
-from l2l.experiments.specs import OptimizerSpec
 from l2l.optimizers import adagrad, adam, momentum, nesterov, smoothed_nesterov
+from l2l.specs import ClassicSpec
 
 # --------------------------------------------------------------------------- signals
 
@@ -152,7 +152,7 @@ def test_the_yaml_config_is_the_embedded_default():
 def test_study_sweeps_the_cartesian_product_and_writes_figures_and_json(tmp_path):
     figure = ResponseFigureConfig(
         name="adadelta",
-        optimizers=(OptimizerSpec(name="adadelta", hyperparams={"eps": 1e-3}, label="Adadelta"),),
+        optimizers=(ClassicSpec(name="adadelta", hyperparams={"eps": 1e-3}, label="Adadelta"),),
         sweep={"initial_delta": (0.0, 50.0), "rho": (0.25, 0.9)},
     )
     cfg = Config(steps=30, signals=("saturation",), figures=(figure,), output_dir=str(tmp_path))

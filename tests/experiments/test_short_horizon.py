@@ -11,9 +11,10 @@ import jax
 import numpy as np
 import pytest
 
-from l2l import cli
+from l2l import cli, sweep
 from l2l import config as config_lib
 from l2l.experiments import short_horizon as sh
+from l2l.experiments.report import number
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "configs" / "short_horizon.yaml"
@@ -84,7 +85,7 @@ def test_the_command_runs_a_tiny_config_and_reports_the_closed_form(tmp_path, ca
             per_seed = np.asarray(run["final_loss"]["per_seed"])
             assert run["final_loss"]["mean"] == pytest.approx(per_seed.mean())
             assert len(run["learning_rate_trace"]) == len(problem["trace_steps"])
-            assert f"| {run['method']} | {sh._number(run['alpha0'])} (1) " in printed
+            assert f"| {run['method']} | {number(run['alpha0'])} (1) " in printed
         assert problem["trace_steps"][-1] == problem["steps"]
         np.testing.assert_allclose(fixed["learning_rate_trace"], fixed["alpha0"], rtol=1e-6)
 
@@ -117,7 +118,7 @@ def test_without_noise_the_fixed_step_is_the_exact_contraction():
     run: one compiled program serves both.)"""
     q = sh.QuadraticProblemConfig(dim=DIM, noise=0.0)
     keys = sh.seed_keys(3, "quadratic", SEEDS)
-    out = sh.trajectories(sh.FIXED, sh.quadratic_task(q), keys, GRID, STEPS)
+    out = sh.trajectories(sh.FIXED, q.task.build(), keys, GRID, STEPS, trace_training_loss=True)
     h = 1.0 / np.arange(1, DIM + 1)
     for k, key in enumerate(keys[:3]):
         theta0 = np.asarray(jax.random.normal(jax.random.split(key)[0], (DIM,)), np.float64)
@@ -133,11 +134,12 @@ def test_one_step_runs_are_baydins_rule_and_the_reverse_mode():
     kappa = 0.2 times the cosine of consecutive gradients (Baydin's multiplicative rule), and the
     hypergradient the stack records is -alpha_{t-1} g_t . g_{t-1}; the stack's reverse mode gives
     the same numbers. (Whole-run mode at mu = 0 is the one-step rule: tests/hyper.)"""
-    task = sh.quadratic_task(sh.QuadraticProblemConfig(dim=DIM, noise=0.1))
+    task = sh.QuadraticProblemConfig(dim=DIM, noise=0.1).task.build()
     keys = sh.seed_keys(1, "quadratic", SEEDS)
     h = np.asarray(task.curvature, np.float64)
+    runner = sweep.Runner()  # One program per method for both step sizes.
     for alpha0 in (0.05, 0.5):  # growing from below, and from near the best fixed step size
-        forward = sh.trajectories(sh.ONE_STEP, task, keys, [alpha0], STEPS)
+        forward = sh.trajectories(sh.ONE_STEP, task, keys, [alpha0], STEPS, runner=runner)
         assert forward["guarded"].sum() == 0 and forward["skipped"].sum() == 0
         for k, key in enumerate(keys[:2]):
             init_key, data_key = jax.random.split(key)
@@ -162,7 +164,7 @@ def test_one_step_runs_are_baydins_rule_and_the_reverse_mode():
                 forward["hypergradient"][0, k], hypergradients, rtol=1e-3, atol=1e-5 * scale
             )
         reverse_mode = sh.Method("one-step, reverse", "reverse")
-        reverse = sh.trajectories(reverse_mode, task, keys, [alpha0], STEPS)
+        reverse = sh.trajectories(reverse_mode, task, keys, [alpha0], STEPS, runner=runner)
         np.testing.assert_allclose(reverse["learning_rate"], forward["learning_rate"], rtol=1e-5)
         np.testing.assert_allclose(
             reverse["hypergradient"], forward["hypergradient"], rtol=1e-4, atol=1e-7
@@ -180,7 +182,7 @@ def test_config_mistakes_are_one_line(capsys):
     assert cli.main(["short-horizon", "quadratic.enabled=false", "mnist.enabled=false"]) == 2
     assert "nothing to run" in capsys.readouterr().err
     assert cli.main(["short-horizon", "quadratic.grid.lr_max=0.001"]) == 2
-    assert "must exceed lr_min" in capsys.readouterr().err
+    assert "lr_max (0.001) is below lr_min (0.01)" in capsys.readouterr().err
 
 
 def test_shipped_config_is_the_documented_setting():

@@ -12,9 +12,10 @@ from PIL import Image
 from l2l import config as config_lib
 from l2l.config import ConfigError
 from l2l.experiments import surfaces
-from l2l.experiments.specs import OptimizerSpec
+from l2l.experiments.report import jsonable
 from l2l.experiments.surfaces import CLASSIC_RACE, Config, race, values_along
 from l2l.optimizers import make, nesterov
+from l2l.specs import ClassicSpec
 from l2l.tasks.surfaces import SURFACES
 
 
@@ -163,7 +164,7 @@ def test_run_write_summary_as_the_command_calls_them(tmp_path):
     with Image.open(out / "two_minimums.gif") as gif:
         assert gif.n_frames >= 7  # steps 0..6 (Pillow folds the held final frames into one)
     adam = report.races["two_minimums"]["Adam"]
-    written = json.loads((out / "races.json").read_text())["results"]["two_minimums"]["Adam"]
+    written = json.loads((out / "races.json").read_text())["races"]["two_minimums"]["Adam"]
     assert written["kind"] == "classic" and written["optimizer"] == "adam"
     assert written["hyperparams"] == {"learning_rate": 0.25}
     assert len(written["trajectory"]) == 7 and written["trajectory"][0] == [-2.8, -2.5]
@@ -183,9 +184,10 @@ def test_a_diverged_run_is_reported_not_hidden():
     cfg = Config(
         surfaces=("rosenbrock",),
         steps=40,
-        optimizers=(OptimizerSpec(name="sgd", hyperparams={"learning_rate": 0.01}),),
+        optimizers=(ClassicSpec(name="sgd", hyperparams={"learning_rate": 0.01}),),
     )
     report = surfaces.run(cfg)
-    assert not np.isfinite(report.races["rosenbrock"]["sgd"].final_value)
-    assert report.to_json()["results"]["rosenbrock"]["sgd"]["final_value"] is None
+    assert not np.isfinite(report.races["rosenbrock"]["sgd"].values[-1])
+    assert report.races["rosenbrock"]["sgd"].final_value is None
+    assert jsonable(report)["races"]["rosenbrock"]["sgd"]["final_value"] is None
     assert "| rosenbrock | diverged |" in surfaces.summary(report)

@@ -51,7 +51,7 @@ def test_sgd_curves_match_the_closed_form():
 
 def test_tuning_picks_the_grid_point_by_each_rule():
     task = zero_machine.ZERO_MACHINE_TASK.build()
-    baseline = BaselineConfig("sgd", 0.01, 0.3, 3)
+    baseline = BaselineConfig.of("sgd", lr_min=0.01, lr_max=0.3, num_lrs=3)
     rows = zero_machine.tune_for_zero_machine(
         baseline,
         task,
