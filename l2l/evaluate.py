@@ -183,7 +183,7 @@ def tune(
     except RuntimeError:
         raise RuntimeError(f"{baseline.name}: every learning rate of the grid diverged") from None
     chosen = {"learning_rate": tuned.grid[tuned.index : tuned.index + 1]}
-    test = runner.run(baseline.optimizer, task, test_keys, steps, chosen)
+    test = runner.run(baseline.optimizer, task, test_keys, steps, chosen, chunk=1)
     test_curves = np.asarray(test["curve"][0], np.float64)
     return Tuned(tuned.value, tuned.grid, tuned.scores, tuned.at_edge, test_curves)
 
@@ -277,7 +277,8 @@ def evaluate_learned(
     architecture shares ``runner``'s program."""
     spec = specs.LearnedSpec(path=name_or_path)
     weights = jax.tree.map(lambda x: x[None], spec.trained().meta_params)
-    out = (runner or sweep.Runner()).run(spec, task, test_keys, steps, {"meta_params": weights})
+    values = {"meta_params": weights}
+    out = (runner or sweep.Runner()).run(spec, task, test_keys, steps, values, chunk=1)
     return Result(
         name=learned_label(name_or_path),
         hyperparams={},

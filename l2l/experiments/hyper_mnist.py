@@ -282,7 +282,15 @@ def _train(runner, stack: StackSpec, task, test, keys, steps: int, **bottom) -> 
     program)."""
     values = _per_seed(stack, keys.shape[0], **bottom)
     out = runner.run(
-        stack, task, keys, steps, values, recorder=HyperRun(steps), per_seed=True, extra=test
+        stack,
+        task,
+        keys,
+        steps,
+        values,
+        recorder=HyperRun(steps),
+        per_seed=True,
+        extra=test,
+        chunk=1,
     )
     return jax.tree.map(lambda x: x[0], out)
 

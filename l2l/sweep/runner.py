@@ -113,8 +113,8 @@ class Runner:
     def programs(self) -> int:
         return len(self._programs)
 
-    def _program(self, spec, names, steps, recorder, per_seed) -> tuple[Callable, bool]:
-        key = (spec.structure(names), names, steps, recorder, per_seed)
+    def _program(self, spec, names, steps, recorder, per_seed, batched) -> tuple[Callable, bool]:
+        key = (spec.structure(names), names, steps, recorder, per_seed, batched)
         if key in self._programs:
             return self._programs[key], False
 
@@ -130,7 +130,9 @@ class Runner:
             return recorder.record(run, state, losses, observed)
 
         over_seeds = jax.vmap(one, in_axes=(None, 0, 0 if per_seed else None, None))
-        program = jax.jit(jax.vmap(over_seeds, in_axes=(None, None, 0, None)))
+        if batched:
+            over_seeds = jax.vmap(over_seeds, in_axes=(None, None, 0, None))
+        program = jax.jit(over_seeds)
         self._programs[key] = program
         return program, True
 
@@ -162,7 +164,9 @@ class Runner:
           per_seed: the values carry a seed axis after the value axis.
           extra: anything the recorder needs besides the task (a pytree of arrays).
           chunk: values per compiled call (None: all at once); a smaller chunk bounds the memory
-            of runs that keep much.
+            of runs that keep much. ``chunk=1`` runs each value on its own, in a program without
+            the value axis (XLA may round a batch of values apart from a single one, in the
+            last bit).
           progress: called with the number of values done after each call.
 
         Returns:
@@ -177,17 +181,21 @@ class Runner:
             (count,) = sizes
         else:
             count = 1
-        program, new = self._program(spec, names, steps, recorder, per_seed)
+        batched = chunk != 1 or not values
+        program, new = self._program(spec, names, steps, recorder, per_seed, batched)
         chunk = chunk or count
         parts = []
         for begin in range(0, count, chunk):
-            part = (
-                jax.tree.map(lambda v, b=begin: v[b : b + chunk], values)
-                if values
-                else {_NO_VALUES: jnp.zeros((1,))}
-            )
+            if not values:
+                part = {_NO_VALUES: jnp.zeros((1,))}
+            elif batched:
+                part = jax.tree.map(lambda v, b=begin: v[b : b + chunk], values)
+            else:
+                part = jax.tree.map(lambda v, b=begin: v[b], values)
             started = time.perf_counter()
             out = jax.tree.map(np.asarray, program(task, keys, part, extra))
+            if not batched:
+                out = jax.tree.map(lambda x: x[None], out)
             if new:
                 self.compile_seconds += time.perf_counter() - started
                 new = False
