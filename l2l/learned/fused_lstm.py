@@ -230,7 +230,8 @@ def batched_update(config, matmul_dtype: Literal["float32", "bfloat16"] = "float
     def to_carry(opt_state):
         return (to_columns(opt_state.lstm), opt_state.features, opt_state.count)
 
-    def step(weights, carry, flat_g):
+    def step(weights, carry, flat_g, flat_params):
+        del flat_params  # the LSTM's features read the gradient only
         lstm, feature_state, count = carry
         inputs, feature_state, scale = jax.vmap(features.apply)(flat_g, feature_state)
         inputs = inputs.astype(flat_g.dtype).reshape(-1, inputs.shape[-1]).T  # (k, B * n)
@@ -241,8 +242,9 @@ def batched_update(config, matmul_dtype: Literal["float32", "bfloat16"] = "float
             feature_state = jax.vmap(features.observe)(update, output_scale * out, feature_state)
         return (lstm, feature_state, count + 1), update
 
-    def from_carry(carry, batch):
+    def from_carry(carry, like):
         lstm, feature_state, count = carry
+        batch = jax.tree.leaves(like.lstm)[0].shape[0]
         return LSTMOptimizerState(from_columns(lstm, batch), feature_state, count)
 
     return BatchedUpdate(lambda meta_params: fuse(meta_params, config), to_carry, step, from_carry)
