@@ -35,16 +35,13 @@ class BatchedUpdate(NamedTuple):
     back (``like``: the batched state ``to_carry`` was given, for its structure);
     ``step(weights, carry, flat_grads, flat_params) -> (carry, flat_updates)`` maps the (B, n)
     gradients and parameters (each instance's pytree raveled, leaf after leaf in
-    ``jax.tree.leaves`` order) to (B, n) updates. ``remat_policy``: the ``jax.checkpoint`` policy
-    of an optimizee step when meta-training asks for rematerialization (None: save nothing,
-    recompute the step's inside in the backward pass).
+    ``jax.tree.leaves`` order) to (B, n) updates.
     """
 
     prepare: Callable[[Any], Any]
     to_carry: Callable[[Any], Any]
     step: Callable[[Any, Any, jax.Array, jax.Array], tuple[Any, jax.Array]]
     from_carry: Callable[[Any, Any], Any]
-    remat_policy: Callable | None = None
 
 
 @dataclasses.dataclass(frozen=True)

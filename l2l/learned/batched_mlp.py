@@ -35,7 +35,6 @@ from typing import Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax.ad_checkpoint import checkpoint_name
 
 from l2l.learned.architectures import BatchedUpdate
 from l2l.learned.fused_lstm import matmul_dtype_of
@@ -48,8 +47,6 @@ from l2l.learned.tensor_features import (
 
 #: Leaves of at least this many coordinates (per instance) get a network call of their own.
 LARGE = 2048
-#: The name under which a step saves the network's inputs for the backward pass (remat policy).
-INPUTS = "mlp_optimizer_inputs"
 
 
 class Layer(NamedTuple):
@@ -179,7 +176,7 @@ def batched_update(config, matmul_dtype: Literal["float32", "bfloat16"] = "float
                 x = _normalized(x, norm_eps)
                 p_leaf = _normalized(p_leaf, norm_eps)
             params_n.append(p_leaf)
-            inputs.append(checkpoint_name(x, INPUTS))
+            inputs.append(x)
             new_rows.append(r)
             new_cols.append(c)
 
@@ -224,13 +221,12 @@ def batched_update(config, matmul_dtype: Literal["float32", "bfloat16"] = "float
         )
         return carry, update.astype(p.dtype)
 
-    policy = jax.checkpoint_policies.save_only_these_names(INPUTS)
     num_inputs = len(names) - 1 - len(timescales)
 
     def prepared(meta_params):
         return prepare(meta_params, num_inputs)
 
-    return BatchedUpdate(prepared, to_carry, step, from_carry, policy)
+    return BatchedUpdate(prepared, to_carry, step, from_carry)
 
 
 def _normalized(x: jax.Array, eps: float) -> jax.Array:

@@ -88,7 +88,7 @@ def unroll(
         return (params + update, opt_carry, step + 1), losses
 
     if remat:
-        body = jax.checkpoint(body, prevent_cse=False, policy=rule.remat_policy)
+        body = jax.checkpoint(body, prevent_cse=False)
     flat = jax.vmap(lambda p: ravel_pytree(p)[0])(state.params)  # (B, n)
     carry = (flat, rule.to_carry(state.opt_state), state.step)
     (flat, opt_carry, step), losses_before = jax.lax.scan(
@@ -108,7 +108,7 @@ def first_order(value_and_grad):
     Same values, and the same meta-gradient as ``stop_gradient`` of the gradient alone."""
 
     def wrapped(params, *args):
-        value, grads = jax.lax.stop_gradient(value_and_grad(params, *args))
+        value, grads = value_and_grad(jax.lax.stop_gradient(params), *args)
         return _with_gradient(value, grads, params), grads
 
     return wrapped
