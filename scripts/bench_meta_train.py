@@ -98,6 +98,17 @@ def load(path: str, overrides) -> object:
     return config_lib.from_dict(MetaTrainConfig, data, source=path)
 
 
+def _cpu_name() -> str:
+    """The CPU's model name (Linux), else what ``platform`` says."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
 def plain(cfg):
     """``cfg`` on the plain path: no fast paths, every conv task on XLA's convolution."""
     from l2l.tasks import ConvConfig, MixConfig
@@ -209,7 +220,7 @@ def measure(config: str, overrides, steps: int, rounds: int, count_flops: bool, 
     cfg = after_cfg
     result = {
         "device": f"{jax.devices()[0].platform} x{jax.device_count()}",
-        "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.processor() or '?'}",
+        "machine": f"{_cpu_name()}, {os.cpu_count()} cores ({platform.machine()})",
         "config": f"{config} {' '.join(overrides)}".strip(),
         "estimator": cfg.estimator,
         "batch": cfg.batch_size,
@@ -274,24 +285,30 @@ def print_result(r: dict) -> None:
 
 
 def show_table(results: dict) -> None:
-    """The markdown table of docs/throughput.md."""
+    """The markdown table of docs/throughput.md (each row's own command where it has one)."""
+    print(f"{results['machine']}; {results['date']}; `{results['command']}`\n")
     print(
         "| architecture, task | batch | meta-steps/s before -> after | speed-up "
-        "| optimizee steps/s after | utilization before -> after "
+        "| optimizee steps/s after | GFLOP per meta-step before -> after "
+        "| utilization before -> after | matmul GFLOP/s (same run) "
         "| XLA buffers MiB before -> after | compile s before -> after |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in results["rows"]:
         b, a = row["before"], row["after"]
         print(
             f"| {row['row']} | {row['batch']} "
             f"| {b['meta_steps_per_second']:.2f} -> {a['meta_steps_per_second']:.2f} "
             f"| {row['speedup']:.2f}x | {a['optimizee_steps_per_second']:,.0f} "
+            f"| {b['flops_per_meta_step'] / 1e9:.2f} -> {a['flops_per_meta_step'] / 1e9:.2f} "
             f"| {100 * b['utilization_of_matmul']:.1f} % -> "
-            f"{100 * a['utilization_of_matmul']:.1f} % "
+            f"{100 * a['utilization_of_matmul']:.1f} % | {row['matmul_gflops']:.0f} "
             f"| {b['xla_step_memory_mib']:.1f} -> {a['xla_step_memory_mib']:.1f} "
-            f"| {b['compile_seconds']:.1f} -> {a['compile_seconds']:.1f} |"
+            f"| {b['compile_seconds']:.0f} -> {a['compile_seconds']:.0f} |"
         )
+    for row in results["rows"]:
+        if "command" in row:
+            print(f"\n{row['row']}: `{row['command']}`")
 
 
 def _child(arguments: list[str], devices: int | None = None) -> dict:
