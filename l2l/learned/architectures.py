@@ -27,19 +27,21 @@ ARCHITECTURES = Kinds("learned-optimizer architecture")
 class BatchedUpdate(NamedTuple):
     """An optional fast path for meta-training: the update rule over the flat gradients of a whole
     batch of task instances at once (e.g. one matmul over every coordinate of every instance),
-    computing exactly what ``jax.vmap`` of the architecture's transform computes.
+    computing what ``jax.vmap`` of the architecture's transform computes (to float rounding).
 
     ``prepare(meta_params) -> weights`` runs once per meta-step, outside the unroll;
-    ``to_carry(opt_state) -> carry`` and ``from_carry(carry, batch) -> opt_state`` convert the
-    batched optimizer state (leading instance axis) to the layout the fast step carries;
-    ``step(weights, carry, flat_grads) -> (carry, flat_updates)`` maps (B, n) gradients to (B, n)
-    updates.
+    ``to_carry(opt_state) -> carry`` converts the batched optimizer state (leading instance axis)
+    to the layout the fast step carries and ``from_carry(carry, like) -> opt_state`` converts it
+    back (``like``: the batched state ``to_carry`` was given, for its structure);
+    ``step(weights, carry, flat_grads, flat_params) -> (carry, flat_updates)`` maps the (B, n)
+    gradients and parameters (each instance's pytree raveled, leaf after leaf in
+    ``jax.tree.leaves`` order) to (B, n) updates.
     """
 
     prepare: Callable[[Any], Any]
     to_carry: Callable[[Any], Any]
-    step: Callable[[Any, Any, jax.Array], tuple[Any, jax.Array]]
-    from_carry: Callable[[Any, int], Any]
+    step: Callable[[Any, Any, jax.Array, jax.Array], tuple[Any, jax.Array]]
+    from_carry: Callable[[Any, Any], Any]
 
 
 @dataclasses.dataclass(frozen=True)

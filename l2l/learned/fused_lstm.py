@@ -153,19 +153,29 @@ def apply(weights: FusedWeights, carry, inputs, matmul_dtype=None):
 
 def apply_columns(weights: FusedWeights, carry, inputs, matmul_dtype=None):
     """:func:`apply` in the column layout: ``carry`` ((c, h) per layer, each (hidden, n)),
-    ``inputs`` (num_inputs, n) -> (new carry, output (n,))."""
+    ``inputs`` (num_inputs, n) -> (new carry, output (n,)). ``weights`` as :func:`transposed`
+    makes them (each kernel (4 hidden, inputs + hidden), so every matmul is a plain K [x; h])."""
     x = inputs
     new_carry = []
     for layer, (c, h) in zip(weights.layers, carry):
         xh, kernel = _operands(jnp.concatenate([x, h], axis=0), layer.kernel, matmul_dtype)
-        z = jax.lax.dot_general(  # kernel^T [x; h]: (4h, n)
-            kernel, xh, (((0,), (0,)), ((), ())), preferred_element_type=c.dtype
-        )
+        z = jnp.matmul(kernel, xh, preferred_element_type=c.dtype)  # (4h, n)
         c, h = cell(z + layer.bias.astype(c.dtype)[:, None], c, 0)
         new_carry.append((c, h))
         x = h
-    out = jax.lax.dot_general(weights.output_kernel.astype(x.dtype), x, (((0,), (0,)), ((), ())))
+    out = jnp.matmul(weights.output_kernel.astype(x.dtype), x)
     return tuple(new_carry), out[0] + weights.output_bias.astype(x.dtype)
+
+
+def transposed(weights: FusedWeights) -> FusedWeights:
+    """The weights of :func:`apply_columns`: every kernel transposed. Done once per meta-step,
+    outside the unroll, so that no matmul inside it contracts the first axis of its weights (on
+    CPU XLA runs K^T x several times slower than K x)."""
+    return FusedWeights(
+        tuple(FusedLayer(layer.kernel.T, layer.bias) for layer in weights.layers),
+        weights.output_kernel.T,
+        weights.output_bias,
+    )
 
 
 def _operands(xh, kernel, matmul_dtype):
@@ -230,7 +240,8 @@ def batched_update(config, matmul_dtype: Literal["float32", "bfloat16"] = "float
     def to_carry(opt_state):
         return (to_columns(opt_state.lstm), opt_state.features, opt_state.count)
 
-    def step(weights, carry, flat_g):
+    def step(weights, carry, flat_g, flat_params):
+        del flat_params  # the LSTM's features read the gradient only
         lstm, feature_state, count = carry
         inputs, feature_state, scale = jax.vmap(features.apply)(flat_g, feature_state)
         inputs = inputs.astype(flat_g.dtype).reshape(-1, inputs.shape[-1]).T  # (k, B * n)
@@ -241,8 +252,12 @@ def batched_update(config, matmul_dtype: Literal["float32", "bfloat16"] = "float
             feature_state = jax.vmap(features.observe)(update, output_scale * out, feature_state)
         return (lstm, feature_state, count + 1), update
 
-    def from_carry(carry, batch):
+    def from_carry(carry, like):
         lstm, feature_state, count = carry
+        batch = jax.tree.leaves(like.lstm)[0].shape[0]
         return LSTMOptimizerState(from_columns(lstm, batch), feature_state, count)
 
-    return BatchedUpdate(lambda meta_params: fuse(meta_params, config), to_carry, step, from_carry)
+    def prepare(meta_params):
+        return transposed(fuse(meta_params, config))
+
+    return BatchedUpdate(prepare, to_carry, step, from_carry)

@@ -41,7 +41,8 @@ import jax.numpy as jnp
 import optax
 
 from l2l.config import field
-from l2l.learned.architectures import LearnedOptimizerConfig, register
+from l2l.learned import batched_mlp
+from l2l.learned.architectures import BatchedUpdate, LearnedOptimizerConfig, register
 from l2l.learned.tensor_features import (
     TensorFeatureConfig,
     TensorFeatures,
@@ -82,6 +83,9 @@ class MLPOptimizerConfig(LearnedOptimizerConfig):
 
     def optimizer(self, meta_params) -> optax.GradientTransformationExtraArgs:
         return mlp_optimizer(meta_params, self)
+
+    def batched_update(self, matmul_dtype: str = "float32") -> BatchedUpdate:
+        return batched_mlp.batched_update(self, matmul_dtype)
 
 
 def init_mlp(

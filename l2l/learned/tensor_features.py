@@ -152,6 +152,35 @@ def _name(x: float) -> str:
     return f"{x:g}"
 
 
+def root_plus_eps(x: jax.Array, eps: float) -> jax.Array:
+    """sqrt(x) + eps (Adam's denominator, epsilon outside the root), derivative 0 at x = 0."""
+    return _safe_sqrt(x) + eps
+
+
+def factored_features(g: jax.Array, r: jax.Array, c: jax.Array, tau, decays, eps: float):
+    """Adafactor's accumulators of one leaf ``g``, all factored ``decays`` at once, and the
+    features of them (module docstring): ``(features, r, c)`` with ``features`` the five arrays
+    row, col, factored, rsqrt_factored, grad_rsqrt_factored, each (F, rows, cols), and ``r``
+    (F, rows), ``c`` (F, cols) the updated accumulators; ``tau`` the updates including this one."""
+    keep_f = np.asarray(decays, np.float64).reshape(-1, 1)  # (F, 1) decays
+    rows, cols = matrix_shape(g.shape)
+    g2 = jnp.reshape(g * g, (rows, cols)) + ADAFACTOR_EPS
+    keep, mix = jnp.asarray(keep_f, g.dtype), jnp.asarray(1 - keep_f, g.dtype)
+    r = mix * jnp.mean(g2, axis=1) + keep * r
+    c = mix * jnp.mean(g2, axis=0) + keep * c
+    wide = jnp.promote_types(g.dtype, jnp.float32)  # decay**t in at least float32
+    correction = (1 - jnp.asarray(keep_f, wide) ** tau.astype(wide)).astype(g.dtype)
+    r_hat, c_hat = r / correction, c / correction
+    mean_r = jnp.mean(r_hat, axis=1, keepdims=True)[:, :, None]  # (F, 1, 1)
+    scale = jnp.where(mean_r > 0, 1 / jnp.where(mean_r > 0, mean_r, 1), 0)
+    row = jnp.broadcast_to(r_hat[:, :, None], (len(keep_f), rows, cols))
+    col = jnp.broadcast_to(c_hat[:, None, :], (len(keep_f), rows, cols))
+    estimate = row * col * scale
+    root_f = root_plus_eps(estimate, eps)
+    direction = jnp.reshape(g, (1, rows, cols)) / root_f
+    return [row, col, estimate, 1 / root_f, direction], r, c
+
+
 def tensor_features(config: TensorFeatureConfig) -> TensorFeatures:
     """The feature map ``config`` describes (module docstring: the maths)."""
     b_m = tuple(float(d) for d in config.momentum_decays)
@@ -172,7 +201,7 @@ def tensor_features(config: TensorFeatureConfig) -> TensorFeatures:
     )
 
     def root(x):
-        return _safe_sqrt(x) + eps
+        return root_plus_eps(x, eps)
 
     def init(params) -> TensorFeatureState:
         def zeros(shape_of):
@@ -184,29 +213,6 @@ def tensor_features(config: TensorFeatureConfig) -> TensorFeatures:
             rows=jax.tree.map(zeros(lambda p: (len(b_f), matrix_shape(p.shape)[0])), params),
             cols=jax.tree.map(zeros(lambda p: (len(b_f), matrix_shape(p.shape)[1])), params),
         )
-
-    keep_f = np.asarray(b_f, np.float64).reshape(-1, 1)  # (F, 1) decays
-    mix_f = 1 - keep_f
-
-    def factored(g, r, c, tau):
-        """Adafactor's accumulators of one leaf, all decays at once, and its features of them:
-        (features, each (F, rows, cols); r; c)."""
-        rows, cols = matrix_shape(g.shape)
-        g2 = jnp.reshape(g * g, (rows, cols)) + ADAFACTOR_EPS
-        keep, mix = jnp.asarray(keep_f, g.dtype), jnp.asarray(mix_f, g.dtype)
-        r = mix * jnp.mean(g2, axis=1) + keep * r
-        c = mix * jnp.mean(g2, axis=0) + keep * c
-        wide = jnp.promote_types(g.dtype, jnp.float32)  # decay**t in at least float32
-        correction = (1 - jnp.asarray(keep_f, wide) ** tau.astype(wide)).astype(g.dtype)
-        r_hat, c_hat = r / correction, c / correction
-        mean_r = jnp.mean(r_hat, axis=1, keepdims=True)[:, :, None]  # (F, 1, 1)
-        scale = jnp.where(mean_r > 0, 1 / jnp.where(mean_r > 0, mean_r, 1), 0)
-        row = jnp.broadcast_to(r_hat[:, :, None], (len(b_f), rows, cols))
-        col = jnp.broadcast_to(c_hat[:, None, :], (len(b_f), rows, cols))
-        estimate = row * col * scale
-        root_f = root(estimate)
-        direction = jnp.reshape(g, (1, rows, cols)) / root_f
-        return [row, col, estimate, 1 / root_f, direction], r, c
 
     def apply(grads, params, state: TensorFeatureState, count):
         if params is None:
@@ -236,7 +242,7 @@ def tensor_features(config: TensorFeatureConfig) -> TensorFeatures:
             feats = [p, g, *m_hat, v, 1 / root_v, *(m / root_v for m in m_hat)]
             x = jnp.stack([jnp.reshape(f, (-1,)) for f in feats], axis=-1)
             if b_f:  # the factored features, (F, 5, n) -> 5 F columns, decay after decay
-                fac, r, c = factored(g, r, c, tau)
+                fac, r, c = factored_features(g, r, c, tau, b_f, eps)
                 fac = jnp.reshape(jnp.stack(fac, axis=1), (5 * len(b_f), -1))
                 x = jnp.concatenate([x, fac.T.astype(x.dtype)], axis=-1)
             x = x.astype(g.dtype)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import optax
 from jax.flatten_util import ravel_pytree
 
 from l2l import unroll as unroll_lib
@@ -36,6 +35,7 @@ def unroll(
     remat: bool = False,
     scan_unroll: int | bool = 1,
     matmul_dtype: str = "float32",
+    fast: bool = True,
 ) -> tuple[unroll_lib.UnrollState, jax.Array]:
     """``steps`` optimizee steps of the learned optimizer ``meta_params`` on B task instances.
 
@@ -45,11 +45,13 @@ def unroll(
       stop_gradient_inputs, remat, scan_unroll: as in :func:`l2l.unroll.unroll`.
       matmul_dtype: ``"float32"``, or ``"bfloat16"`` for the network's matmul operands (where the
         architecture's fast path supports it).
+      fast: take the architecture's fast path where it has one; False: always the ``vmap`` of
+        :func:`l2l.unroll.unroll` (for comparisons).
 
     Returns the final (batched) state and the losses (B, steps) after each update, equal to those
     of ``jax.vmap`` of :func:`l2l.unroll.unroll` with ``config.optimizer(meta_params)``.
     """
-    rule = config.batched_update(matmul_dtype)
+    rule = config.batched_update(matmul_dtype) if fast else None
     if rule is None:
         optimizer = config.training_optimizer(meta_params, matmul_dtype)
 
@@ -69,26 +71,62 @@ def unroll(
         return jax.vmap(one)(instances, state, keys)
 
     weights = rule.prepare(meta_params)
-    batch = jax.tree.leaves(state.params)[0].shape[0]
     _, unravel = ravel_pytree(jax.tree.map(lambda a: a[0], state.params))
+
+    def flat_loss(flat_params, instance, key):
+        return task.loss(unravel(flat_params), instance, key)
+
+    value_and_grad = jax.value_and_grad(flat_loss)
+    if stop_gradient_inputs:
+        value_and_grad = first_order(value_and_grad)
 
     def body(carry, _):
         params, opt_carry, step = carry
         loss_keys = jax.vmap(unroll_lib.step_key)(keys, step)
-        losses, grads = jax.vmap(jax.value_and_grad(task.loss))(params, instances, loss_keys)
-        if stop_gradient_inputs:
-            grads = jax.lax.stop_gradient(grads)
-        flat_g = jax.vmap(lambda g: ravel_pytree(g)[0])(grads)  # (B, n)
-        opt_carry, update = rule.step(weights, opt_carry, flat_g)
-        params = jax.vmap(lambda p, u: optax.apply_updates(p, unravel(u)))(params, update)
-        return (params, opt_carry, step + 1), losses
+        losses, grads = jax.vmap(value_and_grad)(params, instances, loss_keys)  # (B,), (B, n)
+        opt_carry, update = rule.step(weights, opt_carry, grads, params)
+        return (params + update, opt_carry, step + 1), losses
 
     if remat:
         body = jax.checkpoint(body, prevent_cse=False)
-    carry = (state.params, rule.to_carry(state.opt_state), state.step)
-    (params, opt_carry, step), losses_before = jax.lax.scan(
+    flat = jax.vmap(lambda p: ravel_pytree(p)[0])(state.params)  # (B, n)
+    carry = (flat, rule.to_carry(state.opt_state), state.step)
+    (flat, opt_carry, step), losses_before = jax.lax.scan(
         body, carry, length=steps, unroll=scan_unroll
     )
-    final = jax.vmap(task.loss)(params, instances, jax.vmap(unroll_lib.step_key)(keys, step))
+    final = jax.vmap(flat_loss)(flat, instances, jax.vmap(unroll_lib.step_key)(keys, step))
     losses = jnp.concatenate([losses_before[1:], final[None]]).T  # (B, steps)
-    return unroll_lib.UnrollState(params, rule.from_carry(opt_carry, batch), step), losses
+    params = jax.vmap(unravel)(flat)
+    return unroll_lib.UnrollState(params, rule.from_carry(opt_carry, state.opt_state), step), losses
+
+
+def first_order(value_and_grad):
+    """``value_and_grad(params, *args) -> (f, g)`` for first-order meta-training: ``g`` is a
+    constant (``stop_gradient``), and the derivative of ``f`` with respect to ``params`` is ``g``,
+    the gradient already computed, instead of a second backward pass through the task (the
+    arguments after ``params``, task instances and keys, are data: no derivative flows to them).
+    Same values, and the same meta-gradient as ``stop_gradient`` of the gradient alone."""
+
+    def wrapped(params, *args):
+        value, grads = value_and_grad(jax.lax.stop_gradient(params), *args)
+        return _with_gradient(value, grads, params), grads
+
+    return wrapped
+
+
+@jax.custom_jvp
+def _with_gradient(value, grads, params):
+    """``value``, whose derivative with respect to ``params`` is ``grads`` (a pytree like them)."""
+    del grads, params
+    return value
+
+
+@_with_gradient.defjvp
+def _with_gradient_jvp(primals, tangents):
+    value, grads, _ = primals
+    d_params = tangents[2]
+    slope = sum(
+        jnp.vdot(g, d).astype(value.dtype)
+        for g, d in zip(jax.tree.leaves(grads), jax.tree.leaves(d_params))
+    )
+    return value, slope

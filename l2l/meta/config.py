@@ -67,6 +67,10 @@ class MetaTrainConfig:
     # backward pass (jax.checkpoint) instead of storing its intermediates; bfloat16 operands for
     # the LSTM's matmuls (float32 accumulation, carry and gates).
     remat: bool = True
+    # Unroll with the architecture's batched fast path where it has one (learned.BatchedUpdate:
+    # the LSTM's and the MLP's), else vmap the plain transform over the batch (same numbers to
+    # float rounding; false for comparisons and benchmarks).
+    fast_paths: bool = True
     lstm_matmul_dtype: Literal["float32", "bfloat16"] = "float32"
     eval_every: int = field(250, ge=1)
     eval_instances: int = field(128, ge=1)
@@ -109,13 +113,14 @@ def validation_task_config(cfg: MetaTrainConfig) -> TaskConfig:
 
 
 #: The fields of a config that may change when a run resumes: how long, how often to log, on
-#: which devices, with or without remat: nothing that changes the numbers computed.
+#: which devices, with or without remat or fast paths: nothing that changes the numbers computed.
 RESUMABLE_CHANGES = (
     "time_budget_minutes",
     "eval_every",
     "checkpoint_every",
     "log_every",
     "remat",
+    "fast_paths",
     "distributed",
 )
 

@@ -156,6 +156,7 @@ def make_trainer(
             remat=cfg.remat,
             scan_unroll=scan_unroll,
             matmul_dtype=cfg.lstm_matmul_dtype,
+            fast=cfg.fast_paths,
         )
         return jnp.mean(jax.vmap(objective)(losses)), (ustates, losses)
 

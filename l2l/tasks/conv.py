@@ -15,6 +15,15 @@ its pre-activation ``z`` becomes ``scale * (z - mean) / sqrt(var + 1e-5) + bias`
 variance of the *minibatch* (over batch and spatial axes), no running statistics, so the loss stays
 a pure function of (params, key). The paper used batch norm throughout; here it is off by default.
 
+Two lowerings of the same function (``lowering``): ``matmul`` (the default) computes each 3x3
+convolution as one matrix product of the image patches (im2col: the 9 shifted copies of the padded
+input side by side, (pixels, 9 c_in) @ (9 c_in, c_out)) and each 2x2 max pool as a maximum over a
+reshaped axis; ``conv`` uses XLA's convolution and ``reduce_window``. Under ``vmap`` over task
+instances (every instance its own kernels) the first becomes a batched matmul and the second a
+grouped convolution, which XLA's CPU backend runs several times slower (scripts/bench_meta_train.py,
+docs/throughput.md); the loss and its gradient are the same to float rounding
+(tests/tasks/test_conv.py).
+
 Reference: Andrychowicz et al., 2016, "Learning to learn by gradient descent by gradient descent",
 section 3.3: on CIFAR-10, three convolutional layers with max pooling, then a fully connected layer
 of 32 hidden units, ReLU activations with batch normalization.
@@ -36,6 +45,7 @@ from l2l.tasks.base import TaskConfig, register
 from l2l.tasks.mlp import MLPInstance, Split, check_dataset, cross_entropy, load_split
 
 INITS = ("lecun", "he", "normal")
+LOWERINGS = ("matmul", "conv")
 BATCH_NORM_EPS = 1e-5
 KERNEL_SIZE = 3
 POOL = 2
@@ -71,8 +81,13 @@ class ConvClassifier:
     init_scheme: str = struct.field(pytree_node=False, default="lecun")
     init_scale: float = struct.field(pytree_node=False, default=1.0)
     num_classes: int = struct.field(pytree_node=False, default=10)
+    lowering: str = struct.field(pytree_node=False, default="matmul")
 
     def __post_init__(self):
+        if self.lowering not in LOWERINGS:
+            raise ValueError(
+                f"ConvClassifier: lowering must be one of {LOWERINGS}, got {self.lowering!r}"
+            )
         if not self.channels or any(not isinstance(c, int) or c < 1 for c in self.channels):
             raise ValueError(
                 f"ConvClassifier: channels must be one or more positive integers, "
@@ -162,24 +177,12 @@ class ConvClassifier:
     def logits(self, params: dict, images: jax.Array) -> jax.Array:
         """(B, num_classes) logits of a batch of flattened images (B, H*W*C)."""
         h = images.reshape((-1, *self.image_shape))
+        conv, pool = (
+            (_conv_im2col, _max_pool_reshape) if self.lowering == "matmul" else (_conv, _max_pool)
+        )
         for i in range(len(self.channels)):
             layer = params[f"conv_{i}"]
-            z = jax.lax.conv_general_dilated(
-                h,
-                layer["kernel"],
-                window_strides=(1, 1),
-                padding="SAME",
-                dimension_numbers=("NHWC", "HWIO", "NHWC"),
-            )
-            h = self._activate(z, layer, axes=(0, 1, 2))
-            h = jax.lax.reduce_window(
-                h,
-                -jnp.inf,
-                jax.lax.max,
-                window_dimensions=(1, POOL, POOL, 1),
-                window_strides=(1, POOL, POOL, 1),
-                padding="VALID",
-            )
+            h = pool(self._activate(conv(h, layer["kernel"]), layer, axes=(0, 1, 2)))
         h = h.reshape(h.shape[0], -1)
         for j in range(len(self.dense_sizes)):
             layer = params[f"dense_{j}"]
@@ -205,6 +208,43 @@ class ConvClassifier:
         return jnp.mean(jnp.argmax(self.logits(params, images), axis=-1) != labels)
 
 
+def _conv(h: jax.Array, kernel: jax.Array) -> jax.Array:
+    """A SAME, stride-1 convolution of NHWC images with an HWIO kernel (XLA's convolution)."""
+    return jax.lax.conv_general_dilated(
+        h, kernel, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
+
+
+def _conv_im2col(h: jax.Array, kernel: jax.Array) -> jax.Array:
+    """:func:`_conv` as one matmul: the k x k shifted copies of the zero-padded image side by side
+    (im2col, in the kernel's (row, column, input channel) order) times the (k k c_in, c_out)
+    kernel."""
+    k_h, k_w, c_in, c_out = kernel.shape
+    n, height, width, _ = h.shape
+    padded = jnp.pad(h, ((0, 0), ((k_h - 1) // 2, k_h // 2), ((k_w - 1) // 2, k_w // 2), (0, 0)))
+    patches = jnp.concatenate(
+        [padded[:, a : a + height, b : b + width, :] for a in range(k_h) for b in range(k_w)],
+        axis=-1,
+    )
+    out = patches.reshape(-1, k_h * k_w * c_in) @ kernel.reshape(k_h * k_w * c_in, c_out)
+    return out.reshape(n, height, width, c_out)
+
+
+def _max_pool(h: jax.Array) -> jax.Array:
+    """2x2 max pooling, stride 2, an odd last row and column dropped (``reduce_window``)."""
+    return jax.lax.reduce_window(
+        h, -jnp.inf, jax.lax.max, (1, POOL, POOL, 1), (1, POOL, POOL, 1), "VALID"
+    )
+
+
+def _max_pool_reshape(h: jax.Array) -> jax.Array:
+    """:func:`_max_pool` as a maximum over the two axes of a reshape."""
+    n, height, width, c = h.shape
+    rows, cols = height // POOL, width // POOL
+    h = h[:, : rows * POOL, : cols * POOL, :].reshape(n, rows, POOL, cols, POOL, c)
+    return jnp.max(h, axis=(2, 4))
+
+
 @register("conv")
 @dataclasses.dataclass(frozen=True)
 class ConvConfig(TaskConfig):
@@ -216,6 +256,8 @@ class ConvConfig(TaskConfig):
     gives one 3x3 conv layer (with 2x2 max pooling) per entry, ``dense_sizes`` one hidden fully
     connected layer per entry; ``init_scale`` multiplies the LeCun or He standard deviation
     (``init: lecun``, the default, or ``he``) or is the standard deviation (``init: normal``).
+    ``lowering``: ``matmul`` (im2col, the fastest on CPU and under ``vmap``) or ``conv`` (XLA's
+    convolution); the same function (:class:`ConvClassifier`).
     """
 
     kind: Literal["conv"] = "conv"
@@ -228,6 +270,7 @@ class ConvConfig(TaskConfig):
     dataset: str = "mnist"
     data_dir: str | None = None
     split: Split = "train"
+    lowering: Literal["matmul", "conv"] = "matmul"
 
     def __post_init__(self):
         if not self.channels or any(c < 1 for c in self.channels):
@@ -246,4 +289,5 @@ class ConvConfig(TaskConfig):
             batch_size=self.batch_size,
             init_scheme=self.init,
             init_scale=self.init_scale,
+            lowering=self.lowering,
         )

@@ -195,21 +195,36 @@ def check_dataset(name: str) -> None:
     dataset_spec(name)
 
 
-def load_split(dataset: str, data_dir: str | None, split: str) -> dict:
+def load_split(
+    dataset: str, data_dir: str | None, split: str, image_size: int | None = None
+) -> dict:
     """One split of a data set as device arrays, the task's pytree leaves: ``images`` (N, 784),
     ``labels`` (N,) and the data set's ``num_classes``. ``train`` draws from the official
     training split (less a seeded validation carve); ``test`` is the official test split (see
-    :func:`l2l.data.load_dataset`)."""
+    :func:`l2l.data.load_dataset`). ``image_size``: resize the 28x28 images to that many pixels
+    a side (:func:`resize_images`), then (N, image_size**2)."""
     import jax.numpy as jnp
 
     from l2l.data import dataset_spec, load_dataset
 
     part = getattr(load_dataset(dataset, data_dir), split)
+    images = part.images if image_size is None else resize_images(part.images, image_size)
     return {
-        "images": jnp.asarray(part.images),
+        "images": jnp.asarray(images),
         "labels": jnp.asarray(part.labels),
         "num_classes": dataset_spec(dataset).num_classes,
     }
+
+
+def resize_images(images, size: int, side: int = 28):
+    """Flattened (N, side * side) grey images resized to (N, size * size): ``jax.image.resize``,
+    linear with antialiasing (each new pixel a weighted average of the old ones it covers), once,
+    when a task is built. 8 gives the 8x8 image MLPs of Metz et al.'s task suites."""
+    import numpy as np
+
+    square = jnp.asarray(images, jnp.float32).reshape(-1, side, side)
+    small = jax.image.resize(square, (square.shape[0], size, size), "linear", antialias=True)
+    return np.asarray(small.reshape(-1, size * size), np.float32)
 
 
 @register("mlp")
@@ -220,6 +235,8 @@ class MLPConfig(TaskConfig):
     ``dataset`` names a registered data set (``mnist``, ``fashion-mnist``), read from ``data_dir``
     (else ``$L2L_DATA_DIR``, a system package's directory or the cache directory, see
     :func:`l2l.data.load_dataset`); the optimizee trains on minibatches of ``split``.
+    ``image_size``: train on the images resized to that many pixels a side (e.g. 8, the 8x8
+    image MLPs of Metz et al.; :func:`resize_images`); None: the 28x28 originals.
     """
 
     kind: Literal["mlp"] = "mlp"
@@ -230,6 +247,7 @@ class MLPConfig(TaskConfig):
     dataset: str = "mnist"
     data_dir: str | None = None
     split: Split = "train"
+    image_size: int | None = field(None, ge=1, help="resize the 28x28 images to this size a side")
 
     def __post_init__(self):
         _check_hidden_sizes(self.hidden_sizes)
@@ -237,7 +255,7 @@ class MLPConfig(TaskConfig):
 
     def build(self) -> MLPClassifier:
         return MLPClassifier(
-            **load_split(self.dataset, self.data_dir, self.split),
+            **load_split(self.dataset, self.data_dir, self.split, self.image_size),
             hidden_sizes=tuple(self.hidden_sizes),
             activation=self.activation,
             batch_size=self.batch_size,

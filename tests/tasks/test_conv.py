@@ -200,6 +200,36 @@ def test_jit_vmap_over_two_instances_equals_two_calls(batch_norm):
     assert abs(float(separate[0]) - float(separate[1])) > 1e-3  # two different problems
 
 
+def test_matmul_lowering_equals_xla_convolution_under_vmap():
+    """The default lowering (im2col matmuls, reshape max pooling) against XLA's convolution and
+    reduce_window, the implementation it replaced: the losses and gradients of two instances
+    (vmapped, each its own kernels) in float64. Random nonzero biases keep ReLUs and pools off
+    their ties; 28 -> 14 -> 7 -> 3 pools an odd size."""
+    with jax.enable_x64(True):
+        task = random_task(
+            n=8, dtype=np.float64, batch_size=3, channels=(4, 3, 2), dense_sizes=(5,)
+        )
+        assert task.lowering == "matmul"
+        reference = task.replace(lowering="conv")
+        keys = jax.random.split(jax.random.key(0), 2)
+        params = jax.jit(jax.vmap(task.init))(keys)
+        rng = np.random.default_rng(1)
+        params = jax.tree_util.tree_map_with_path(
+            lambda path, a: a + rng.normal(0, 0.1, a.shape) if path[-1].key != "kernel" else a,
+            params,
+        )
+
+        def losses_and_grads(t):
+            value_and_grad = jax.value_and_grad(lambda p, k: t.loss(p, None, k))
+            return jax.jit(jax.vmap(value_and_grad))(params, jax.random.split(keys[0], 2))
+
+        got, want = losses_and_grads(task), losses_and_grads(reference)
+    jax.tree_util.tree_map(
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13), got, want
+    )
+    assert float(jnp.abs(got[0][0] - got[0][1])) > 1e-3  # two different problems
+
+
 def test_sgd_under_scan_equals_a_python_loop():
     task = random_task(n=32, batch_size=8)
     params0 = jax.jit(task.init)(jax.random.key(0))

@@ -202,3 +202,22 @@ def test_a_coordinatewise_optimizer_trains_each_mixture_member_exactly_as_if_alo
             for a, b in zip(jax.tree.leaves(alone), jax.tree.leaves(start[i]))
         )
         assert moved > 1e-3
+
+
+def test_resized_images_are_triangle_weighted_averages():
+    """Downsampling 28 -> 8 pixels a side with antialiasing: new pixel i (centre at old coordinate
+    c_i = (i + 1/2) 28/8 - 1/2) is the average of the old pixels k weighted by the triangle
+    max(0, 1 - |k - c_i| 8/28), normalized, in rows and then columns: a float64 NumPy reference
+    of that formula on a random image, and a constant image stays constant."""
+    from l2l.tasks.mlp import resize_images
+
+    rng = np.random.default_rng(0)
+    images = np.concatenate([rng.uniform(size=(1, 784)), np.full((1, 784), 0.3)]).astype(np.float32)
+    scale = 8 / 28
+    centres = (np.arange(8) + 0.5) / scale - 0.5
+    weights = np.maximum(0, 1 - np.abs(np.arange(28)[None, :] - centres[:, None]) * scale)
+    weights /= weights.sum(axis=1, keepdims=True)  # (8, 28)
+    want = weights @ images[0].reshape(28, 28).astype(np.float64) @ weights.T
+    small = resize_images(images, 8).reshape(2, 8, 8)
+    np.testing.assert_allclose(small[0], want, atol=1e-6)
+    np.testing.assert_allclose(small[1], 0.3, rtol=1e-6)
