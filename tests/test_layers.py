@@ -7,6 +7,7 @@ between siblings of one floor, and no module takes part in an import cycle.
 Every import counts, the ones inside functions too. The private base pieces (``l2l/_*.py``) import
 nothing of l2l; the config engine (``l2l/config.py``) imports only them, so every floor may use
 both. ``tasks`` may read ``data`` (a task with a data set loads it through ``l2l.data``).
+``scripts/`` call the library: never ``l2l.experiments`` or ``l2l.cli`` (the command's layer).
 """
 
 import ast
@@ -124,6 +125,18 @@ def cycles_in(edges: dict[str, set[str]]) -> list[str]:
 def test_every_arrow_points_down():
     wrong = wrong_arrows(graph())
     assert not wrong, "imports against the plan:\n" + "\n".join(wrong)
+
+
+def test_scripts_call_the_library_not_the_command():
+    scripts = sorted((PACKAGE.parent / "scripts").glob("*.py"))
+    assert scripts, "no scripts found"
+    wrong = [
+        f"{path.name} -> {target}"
+        for path in scripts
+        for target in imports_of(path)
+        if part(target) in ("experiments", "cli")
+    ]
+    assert not wrong, "scripts importing the command's layer:\n" + "\n".join(wrong)
 
 
 def test_no_import_cycles():

@@ -67,7 +67,7 @@ def training_loss(task: Task, params: Any, instance: Any = None) -> jax.Array:
     if not hasattr(task, "training_loss"):
         raise TypeError(
             f"{type(task).__name__} has no whole-training-set loss (`training_loss`): this "
-            "experiment reports one, so it needs a task that has it (mlp, conv, noisy_quadratic)"
+            "experiment reports one, so it needs a task that has it (mlp, noisy_quadratic)"
         )
     return task.training_loss(params, instance)
 
