@@ -81,7 +81,8 @@ def read(path: str | Path) -> TrainedOptimizer:
         )
     except (ConfigError, KeyError) as err:
         raise LearnedOptimizerFileError(f"{path}: invalid optimizer config: {err}") from None
-    template = config.init_meta_params(jax.random.key(0))
+    # The weights' structure, shapes and dtypes, traced only: no initializer is compiled or run.
+    template = jax.eval_shape(config.init_meta_params, jax.random.key(0))
     try:
         meta_params = serialization.from_state_dict(template, payload["meta_params"])
     except (KeyError, ValueError) as err:
