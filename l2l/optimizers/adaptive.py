@@ -209,6 +209,15 @@ def adam(
 
     References:
       Kingma & Ba, *Adam: A Method for Stochastic Optimization*, ICLR 2015.
+
+    Examples:
+      The first step has the size ``learning_rate`` in every coordinate, whatever the gradient's:
+
+      >>> import jax.numpy as jnp, l2l
+      >>> opt = l2l.adam(learning_rate=0.1)
+      >>> updates, state = opt.update(jnp.array([300.0, -0.02]), opt.init(jnp.zeros(2)))
+      >>> [round(float(u), 4) for u in updates]
+      [-0.1, 0.1]
     """
     check_learning_rate(learning_rate)
     _check_decay("b1", b1)

@@ -162,6 +162,19 @@ def momentum(
 
     References:
       Polyak, *Some methods of speeding up the convergence of iteration methods*, 1964.
+
+    Examples:
+      A constant gradient of 1: the steps grow towards :math:`\eta / (1 - \gamma) = 1`.
+
+      >>> import jax.numpy as jnp, l2l
+      >>> opt = l2l.momentum(learning_rate=0.1, momentum=0.9)
+      >>> state = opt.init(jnp.zeros(1))
+      >>> for t in range(1, 4):
+      ...     updates, state = opt.update(jnp.ones(1), state)
+      ...     print(t, round(float(updates[0]), 4))
+      1 -0.1
+      2 -0.19
+      3 -0.271
     """
     _check_learning_rate_and_momentum(learning_rate, momentum)
 
