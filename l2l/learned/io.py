@@ -42,7 +42,7 @@ class TrainedOptimizer(NamedTuple):
 
 
 def save(
-    path: str | Path, meta_params, config: LearnedOptimizerConfig, info: dict | None = None
+    path: str | Path, meta_params: Any, config: LearnedOptimizerConfig, info: dict | None = None
 ) -> Path:
     """Write a trained optimizer atomically (a crash mid-write leaves any old file intact)."""
     payload = {
@@ -97,7 +97,7 @@ def read(path: str | Path) -> TrainedOptimizer:
     return TrainedOptimizer(meta_params, config, dict(payload.get("info") or {}))
 
 
-def update_info(path: str | Path, **entries) -> TrainedOptimizer:
+def update_info(path: str | Path, **entries: Any) -> TrainedOptimizer:
     """Add ``entries`` to a saved optimizer's info (e.g. how it did on held-out instances)."""
     trained = read(path)
     info = {**trained.info, **entries}

@@ -4,9 +4,11 @@ example (step sizes as dual numbers) step by step; the short-horizon study's ste
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, cast
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.colors import ListedColormap
 
 
 def robustness(robustness: dict, path: str | Path, *, title: str = "") -> Path:
@@ -54,7 +56,7 @@ def dual_number_traces(
         color = f"C{k}"
         steps = np.arange(1, len(trace["a"]) + 1)
 
-        def positive(values):
+        def positive(values: Any) -> np.ndarray:
             values = np.abs(np.asarray(values, np.float64))
             return np.where(np.isfinite(values) & (values > 0), values, np.nan)
 
@@ -112,7 +114,7 @@ def short_horizon_traces(problems: list[dict], path: str | Path, *, title: str =
     )
     styles = ["-", "--", ":", "-."]
 
-    def positive(values):
+    def positive(values: Any) -> np.ndarray:
         values = np.asarray(values, np.float64)
         return np.where(np.isfinite(values) & (values > 0), values, np.nan)
 
@@ -211,6 +213,7 @@ def no_tuning_robustness(
     for result in results:
         column = 1 if result["family"] == "parameter-free" else 0
         contender = result["contender"]
+        color: Any
         if result["family"] == "plain":
             style = {"ls": "-", "marker": "s", "lw": 2.2}
             color = "black" if contender["optimizer"] == "adam" else "0.45"
@@ -218,7 +221,8 @@ def no_tuning_robustness(
             what = (column, tuple(contender["stack"]) or contender["optimizer"])
             if what not in colors:
                 used = sum(1 for c, _ in colors if c == column)
-                colors[what] = plt.cm.tab10.colors[(used + (3 if column else 0)) % 10]
+                tab10: Any = cast(ListedColormap, plt.cm.tab10).colors
+                colors[what] = tab10[(used + (3 if column else 0)) % 10]
             color = colors[what]
             variant = variants.get(what, 0)
             variants[what] = variant + 1

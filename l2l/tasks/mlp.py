@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Literal, NamedTuple
 
 import jax
@@ -12,6 +13,9 @@ from flax import struct
 
 from l2l.config import field
 from l2l.tasks.base import TaskConfig, register
+
+#: An MLP's parameters: one ``{"w": (n_in, n_out), "b": (n_out,)}`` per layer.
+MLPParams = tuple[dict[str, jax.Array], ...]
 
 ACTIVATIONS = {"sigmoid": jax.nn.sigmoid, "tanh": jnp.tanh, "relu": jax.nn.relu}
 
@@ -42,7 +46,7 @@ class MLPClassifier:
     init_scale: float = struct.field(pytree_node=False, default=0.1)
     num_classes: int = struct.field(pytree_node=False, default=10)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.activation not in ACTIVATIONS:
             raise ValueError(
                 f"MLPClassifier: activation must be one of {sorted(ACTIVATIONS)}, "
@@ -67,7 +71,7 @@ class MLPClassifier:
         del key
         return MLPInstance()
 
-    def init(self, key: jax.Array, instance: MLPInstance | None = None):
+    def init(self, key: jax.Array, instance: MLPInstance | None = None) -> MLPParams:
         del instance
         sizes = self.layer_sizes
         keys = jax.random.split(key, len(sizes) - 1)
@@ -76,7 +80,7 @@ class MLPClassifier:
             for k, n_in, n_out in zip(keys, sizes[:-1], sizes[1:])
         )
 
-    def logits(self, params, images: jax.Array) -> jax.Array:
+    def logits(self, params: MLPParams, images: jax.Array) -> jax.Array:
         act = ACTIVATIONS[self.activation]
         h = images
         for layer in params[:-1]:
@@ -87,16 +91,16 @@ class MLPClassifier:
         idx = jax.random.randint(key, (self.batch_size,), 0, self.labels.shape[0])
         return self.images[idx], self.labels[idx]
 
-    def loss(self, params, instance: MLPInstance | None, key: jax.Array) -> jax.Array:
+    def loss(self, params: MLPParams, instance: MLPInstance | None, key: jax.Array) -> jax.Array:
         del instance
         images, labels = self.minibatch(key)
         return cross_entropy(self.logits(params, images), labels)
 
-    def full_loss(self, params, images: jax.Array, labels: jax.Array) -> jax.Array:
+    def full_loss(self, params: MLPParams, images: jax.Array, labels: jax.Array) -> jax.Array:
         """Mean cross-entropy over a whole split (e.g. held-out data)."""
         return cross_entropy(self.logits(params, images), labels)
 
-    def error_rate(self, params, images: jax.Array, labels: jax.Array) -> jax.Array:
+    def error_rate(self, params: MLPParams, images: jax.Array, labels: jax.Array) -> jax.Array:
         """Fraction of misclassified examples."""
         return jnp.mean(jnp.argmax(self.logits(params, images), axis=-1) != labels)
 
@@ -123,7 +127,7 @@ class MLPMixture:
     init_scale: float = struct.field(pytree_node=False, default=0.1)
     num_classes: int = struct.field(pytree_node=False, default=10)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not self.architectures:
             raise ValueError(
                 "MLPMixture: architectures must name at least one (hidden_sizes, activation)"
@@ -149,12 +153,14 @@ class MLPMixture:
         del key
         return MLPInstance()
 
-    def init(self, key: jax.Array, instance: MLPInstance | None = None):
+    def init(self, key: jax.Array, instance: MLPInstance | None = None) -> tuple[MLPParams, ...]:
         del instance
         keys = jax.random.split(key, len(self.architectures))
         return tuple(m.init(k) for m, k in zip(self.members, keys))
 
-    def member_losses(self, params, instance: MLPInstance | None, key: jax.Array) -> jax.Array:
+    def member_losses(
+        self, params: tuple[MLPParams, ...], instance: MLPInstance | None, key: jax.Array
+    ) -> jax.Array:
         """(members,) minibatch losses, member i on the minibatch of ``fold_in(key, i)``."""
         del instance
         return jnp.stack(
@@ -164,7 +170,9 @@ class MLPMixture:
             ]
         )
 
-    def loss(self, params, instance: MLPInstance | None, key: jax.Array) -> jax.Array:
+    def loss(
+        self, params: tuple[MLPParams, ...], instance: MLPInstance | None, key: jax.Array
+    ) -> jax.Array:
         return jnp.sum(self.member_losses(params, instance, key))
 
 
@@ -177,7 +185,7 @@ Activation = Literal["sigmoid", "tanh", "relu"]
 Split = Literal["train", "validation", "test"]
 
 
-def _check_hidden_sizes(hidden_sizes) -> None:
+def _check_hidden_sizes(hidden_sizes: Sequence[int]) -> None:
     if not hidden_sizes or any(h < 1 for h in hidden_sizes):
         raise ValueError(f"hidden_sizes must be positive, got {list(hidden_sizes)}")
 
@@ -225,7 +233,7 @@ class MLPConfig(TaskConfig):
     data_dir: str | None = None
     split: Split = "train"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _check_hidden_sizes(self.hidden_sizes)
         check_dataset(self.dataset)
 
@@ -246,7 +254,7 @@ class ArchitectureConfig:
     hidden_sizes: tuple[int, ...] = (20,)
     activation: Activation = "sigmoid"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _check_hidden_sizes(self.hidden_sizes)
 
 
@@ -264,7 +272,7 @@ class MLPMixConfig(TaskConfig):
     data_dir: str | None = None
     split: Split = "train"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not self.architectures:
             raise ValueError(
                 "architectures: kind mlp_mix needs at least one {hidden_sizes, activation}"

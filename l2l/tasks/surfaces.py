@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Literal
+from typing import Literal, cast
 
 import jax
 import jax.numpy as jnp
@@ -137,7 +137,7 @@ class Surface:
     name: str = struct.field(pytree_node=False, default="simple_quad")
     start: tuple[float, float] = struct.field(pytree_node=False, default=(-2.8, -2.5))
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         surface(self.name)  # Fails early, listing the known names.
         if len(self.start) != 2:
             raise ValueError(f"Surface: start must be a point (x, y), got {self.start!r}")
@@ -150,7 +150,9 @@ class Surface:
         del key, instance
         return jnp.asarray(self.start, jnp.float32)
 
-    def loss(self, params: jax.Array, instance: tuple = (), key: jax.Array | None = None):
+    def loss(
+        self, params: jax.Array, instance: tuple = (), key: jax.Array | None = None
+    ) -> jax.Array:
         del instance, key
         return SURFACES[self.name](params)
 
@@ -164,8 +166,8 @@ class SurfaceConfig(TaskConfig):
     name: str = "simple_quad"
     start: tuple[float, float] = (-2.8, -2.5)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         surface(self.name)
 
     def build(self) -> Surface:
-        return Surface(name=self.name, start=tuple(self.start))
+        return Surface(name=self.name, start=cast(tuple[float, float], tuple(self.start)))
