@@ -22,6 +22,10 @@ unroll loop (:mod:`l2l.unroll`), the baseline tuning protocol (:mod:`l2l.evaluat
 """
 
 import warnings as _warnings
+from pathlib import Path as _Path
+from typing import Any as _Any
+
+import optax as _optax
 
 from l2l import data, evaluate, hyper, learned, meta, optimizers, tasks, unroll
 from l2l.learned import load as load_learned
@@ -41,7 +45,7 @@ from l2l.optimizers import (
 __version__ = "0.2.0"
 
 
-def load(path):
+def load(path: str | _Path) -> _optax.GradientTransformationExtraArgs:
     """Deprecated: use :func:`l2l.load_learned` (a trained learned optimizer from its file)."""
     _warnings.warn(
         "l2l.load is deprecated; use l2l.load_learned (a learned optimizer from its .l2l file)",
@@ -51,7 +55,9 @@ def load(path):
     return load_learned(path)
 
 
-def lstm_optimizer(meta_params, config):
+def lstm_optimizer(
+    meta_params: _Any, config: learned.LSTMOptimizerConfig
+) -> _optax.GradientTransformationExtraArgs:
     """Deprecated: use :func:`l2l.learned.lstm_optimizer` (or ``config.optimizer(meta_params)``)."""
     _warnings.warn(
         "l2l.lstm_optimizer is deprecated; use l2l.learned.lstm_optimizer",

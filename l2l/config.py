@@ -29,19 +29,30 @@ import types
 import typing
 import warnings
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal, TypeVar, Union
 
 import yaml
 
 from l2l._errors import L2LError
 from l2l._suggest import did_you_mean
 
+C = TypeVar("C")  # a config class
+K = TypeVar("K", bound=type)  # a config class, registered as a kind
+
 
 class ConfigError(L2LError, ValueError):
     """A config file or override that does not describe a valid experiment."""
 
 
-def field(default=dataclasses.MISSING, *, ge=None, gt=None, le=None, lt=None, help: str = ""):
+def field(
+    default: Any = dataclasses.MISSING,
+    *,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
+    help: str = "",
+) -> Any:
     """A dataclass field with an inclusive (``ge``/``le``) or strict (``gt``/``lt``) range.
 
     A mutable default (a list, a dict, a dataclass) is copied for every instance.
@@ -64,7 +75,7 @@ class Kinds:
         self.what = what
         self._classes: dict[str, type] = {}
 
-    def register(self, kind: str, config_class: type) -> type:
+    def register(self, kind: str, config_class: K) -> K:
         """Register ``config_class`` under ``kind``; returns it (usable as a decorator's body)."""
         if kind in self._classes and self._classes[kind] is not config_class:
             raise ValueError(f"{self.what} kind {kind!r} is registered twice")
@@ -90,7 +101,7 @@ class Kinds:
 # --------------------------------------------------------------------------- reading
 
 
-def load(cls, path: str | Path | None = None, overrides: typing.Sequence[str] = ()):
+def load(cls: type[C], path: str | Path | None = None, overrides: typing.Sequence[str] = ()) -> C:
     """Build config class ``cls`` from a YAML file (or its defaults when ``path`` is None)."""
     source = str(path) if path is not None else f"<default {cls.__name__}>"
     data: dict = {}
@@ -112,7 +123,7 @@ def load(cls, path: str | Path | None = None, overrides: typing.Sequence[str] = 
     return from_dict(cls, data, source=source)
 
 
-def _defaults(cls) -> dict:
+def _defaults(cls: type) -> dict:
     try:
         return to_dict(cls())
     except TypeError:  # a class with required fields has no full default
@@ -165,7 +176,7 @@ def apply_overrides(data: dict, overrides: typing.Sequence[str], *, source: str 
     return data
 
 
-def _child(node, part, where, source):
+def _child(node: Any, part: str, where: str, source: str) -> Any:
     if isinstance(node, list):
         return node[_index(node, part, where, source)]
     if not isinstance(node, dict):
@@ -183,7 +194,7 @@ def _index(node: list, part: str, where: str, source: str) -> int:
     return int(part)
 
 
-def _deep_copy(value):
+def _deep_copy(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _deep_copy(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -192,8 +203,13 @@ def _deep_copy(value):
 
 
 def from_dict(
-    cls, data: Any, *, source: str = "<dict>", prefix: str = "", default_kind: str | None = None
-):
+    cls: type[C],
+    data: Any,
+    *,
+    source: str = "<dict>",
+    prefix: str = "",
+    default_kind: str | None = None,
+) -> C:
     """Build dataclass ``cls`` from a mapping, validating every key, type and range.
 
     For a base class with ``__kinds__``, the section's ``kind`` (else ``default_kind``) picks the
@@ -226,7 +242,7 @@ def from_dict(
             raise ConfigError(f"{source}: key '{where}': {err}") from None
     data = _renamed_keys(cls, data, source, prefix)
     hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    fields = {f.name: f for f in dataclasses.fields(typing.cast(Any, cls)) if f.init}
     unknown = sorted(set(data) - set(fields))
     if unknown:
         key = f"{prefix}.{unknown[0]}" if prefix else str(unknown[0])
@@ -251,7 +267,7 @@ def from_dict(
         raise ConfigError(f"{source}: key '{where}': {err}") from None
 
 
-def _renamed_keys(cls, data: dict, source: str, prefix: str) -> dict:
+def _renamed_keys(cls: type, data: dict, source: str, prefix: str) -> dict:
     """Keys a config class renamed (its ``__renamed__``: old -> new) still read, with a
     ``DeprecationWarning`` naming the new spelling; both spellings at once are an error."""
     renamed = getattr(cls, "__renamed__", {})
@@ -275,7 +291,7 @@ def _renamed_keys(cls, data: dict, source: str, prefix: str) -> dict:
     return data
 
 
-def _default_kind(f: dataclasses.Field, tp) -> str | None:
+def _default_kind(f: dataclasses.Field, tp: Any) -> str | None:
     """The kind of a field's default value (a section without ``kind:`` keeps the default's); only
     a field typed with a base class of kinds has one (its default is not built otherwise)."""
     if not (dataclasses.is_dataclass(tp) and "__kinds__" in tp.__dict__):
@@ -290,16 +306,16 @@ def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 
 
-def _type_name(tp) -> str:
+def _type_name(tp: Any) -> str:
     origin = typing.get_origin(tp)
     if origin is Literal:
         return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return f"a mapping ({tp.__name__})"
     return getattr(tp, "__name__", str(tp))
 
 
-def _convert(tp, value, source: str, key: str, default_kind: str | None = None):
+def _convert(tp: Any, value: Any, source: str, key: str, default_kind: str | None = None) -> Any:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     fail = ConfigError(f"{source}: key '{key}': expected {_type_name(tp)}, got {value!r}")
@@ -325,7 +341,7 @@ def _convert(tp, value, source: str, key: str, default_kind: str | None = None):
         if value not in args:
             raise fail
         return value
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return from_dict(tp, value, source=source, prefix=key, default_kind=default_kind)
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
@@ -375,7 +391,7 @@ def _convert(tp, value, source: str, key: str, default_kind: str | None = None):
     raise TypeError(f"config type {tp!r} of key '{key}' is not supported")  # a bug in l2l
 
 
-def _check_range(f: dataclasses.Field, value, source: str, key: str) -> None:
+def _check_range(f: dataclasses.Field, value: Any, source: str, key: str) -> None:
     meta = f.metadata
     if not meta or not isinstance(value, (int, float)) or isinstance(value, bool):
         return
@@ -396,10 +412,10 @@ def _check_range(f: dataclasses.Field, value, source: str, key: str) -> None:
 # --------------------------------------------------------------------------- writing
 
 
-def to_dict(cfg) -> dict:
+def to_dict(cfg: Any) -> dict:
     """A plain (YAML/JSON-ready) mapping of a config; tuples become lists."""
 
-    def plain(v):
+    def plain(v: Any) -> Any:
         if dataclasses.is_dataclass(v):
             return {f.name: plain(getattr(v, f.name)) for f in dataclasses.fields(v)}
         if isinstance(v, (list, tuple)):
@@ -411,7 +427,7 @@ def to_dict(cfg) -> dict:
     return plain(cfg)
 
 
-def save(cfg, path: str | Path) -> Path:
+def save(cfg: Any, path: str | Path) -> Path:
     """Write ``cfg`` as YAML (loadable again by :func:`load` with the same class)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

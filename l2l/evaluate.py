@@ -182,7 +182,7 @@ def tune(
         )
     except RuntimeError:
         raise RuntimeError(f"{baseline.name}: every learning rate of the grid diverged") from None
-    chosen = {"learning_rate": tuned.grid[tuned.index : tuned.index + 1]}
+    chosen = {"learning_rate": tuned.grid[tuned.best : tuned.best + 1]}
     test = runner.run(baseline.optimizer, task, test_keys, steps, chosen, chunk=1)
     test_curves = np.asarray(test["curve"][0], np.float64)
     return Tuned(tuned.value, tuned.grid, tuned.scores, tuned.at_edge, test_curves)

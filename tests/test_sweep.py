@@ -122,6 +122,6 @@ def test_tune_picks_the_lowest_score_of_each_value_alone():
 
     tuned = sweep.tune(spec, grid, TASK, KEYS, STEPS, score=final, runner=sweep.Runner())
     alone = [np.mean(_alone(spec.build(learning_rate=lr))[:, -1]) for lr in grid.values]
-    assert tuned.index == int(np.argmin(alone)) and tuned.value == grid.values[tuned.index]
+    assert tuned.best == int(np.argmin(alone)) and tuned.value == grid.values[tuned.best]
     np.testing.assert_allclose(tuned.scores, alone, rtol=1e-5)
-    assert tuned.at_edge == grid.at_edge(tuned.index)
+    assert tuned.at_edge == grid.at_edge(tuned.best)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, Literal, NamedTuple, TypeVar
 
 import jax
 import optax
@@ -22,6 +22,11 @@ from l2l.config import Kinds
 
 #: Every registered architecture: kind name -> its config class.
 ARCHITECTURES = Kinds("learned-optimizer architecture")
+
+#: The operand dtype of a fused LSTM's matmuls in meta-training (float32 accumulation either way).
+MatmulDtype = Literal["float32", "bfloat16"]
+
+_ConfigClass = TypeVar("_ConfigClass", bound=type)
 
 
 class BatchedUpdate(NamedTuple):
@@ -62,23 +67,25 @@ class LearnedOptimizerConfig:
         them, so ``jax.grad`` with respect to ``meta_params`` flows through every update."""
         raise NotImplementedError(f"{type(self).__name__} does not define optimizer")
 
-    def training_optimizer(self, meta_params: Any, matmul_dtype: str = "float32"):
+    def training_optimizer(
+        self, meta_params: Any, matmul_dtype: MatmulDtype = "float32"
+    ) -> optax.GradientTransformationExtraArgs:
         """The same function as :meth:`optimizer`, computed the way meta-training runs fastest
         (the default: :meth:`optimizer` itself)."""
         del matmul_dtype
         return self.optimizer(meta_params)
 
-    def batched_update(self, matmul_dtype: str = "float32") -> BatchedUpdate | None:
+    def batched_update(self, matmul_dtype: MatmulDtype = "float32") -> BatchedUpdate | None:
         """The fast path of :class:`BatchedUpdate`, or None (meta-training then ``vmap`` s the
         transform over the batch)."""
         del matmul_dtype
         return None
 
 
-def register(kind: str):
+def register(kind: str) -> Callable[[_ConfigClass], _ConfigClass]:
     """Class decorator: register a :class:`LearnedOptimizerConfig` subclass as ``kind``."""
 
-    def decorate(config_class: type) -> type:
+    def decorate(config_class: _ConfigClass) -> _ConfigClass:
         if not (
             dataclasses.is_dataclass(config_class)
             and issubclass(config_class, LearnedOptimizerConfig)
@@ -96,6 +103,8 @@ def init_meta_params(key: jax.Array, config: LearnedOptimizerConfig) -> Any:
     return config.init_meta_params(key)
 
 
-def make_optimizer(meta_params: Any, config: LearnedOptimizerConfig):
+def make_optimizer(
+    meta_params: Any, config: LearnedOptimizerConfig
+) -> optax.GradientTransformationExtraArgs:
     """The optax transform of the architecture ``config`` with weights ``meta_params``."""
     return config.optimizer(meta_params)

@@ -23,11 +23,15 @@ class LSTMOptimizerState(NamedTuple):
 
     lstm: Any  # the network's carry; for the LSTM ((c, h), ...) per layer, each (n, hidden)
     features: Any  # the feature map's own per-coordinate state
-    count: jax.Array  # int32 number of updates taken
+    # int32 number of updates taken
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in optax's states
 
 
 def coordinatewise_optimizer(
-    apply_fn: Callable, initial_carry: Callable, features: Features, output_scale=1.0
+    apply_fn: Callable[[Any, jax.Array], Any],
+    initial_carry: Callable[[int, Any], Any],
+    features: Features,
+    output_scale: Any = 1.0,
 ) -> optax.GradientTransformationExtraArgs:
     """A coordinatewise learned optimizer around any recurrent network.
 
@@ -38,7 +42,7 @@ def coordinatewise_optimizer(
     (e.g. to scale the next output by the update).
     """
 
-    def init_fn(params):
+    def init_fn(params: optax.Params) -> LSTMOptimizerState:
         flat, _ = ravel_pytree(params)
         return LSTMOptimizerState(
             lstm=initial_carry(flat.size, flat.dtype),
@@ -46,7 +50,12 @@ def coordinatewise_optimizer(
             count=jnp.zeros((), jnp.int32),
         )
 
-    def update_fn(updates, state, params=None, **extra_args):
+    def update_fn(
+        updates: optax.Updates,
+        state: LSTMOptimizerState,
+        params: optax.Params | None = None,
+        **extra_args: Any,
+    ) -> tuple[optax.Updates, LSTMOptimizerState]:
         del params, extra_args
         flat_g, unravel = ravel_pytree(updates)
         inputs, feature_state, scale = features.apply(flat_g, state.features)

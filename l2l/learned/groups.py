@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import jax
@@ -34,7 +35,7 @@ import optax
 
 from l2l._errors import L2LError
 from l2l.config import field
-from l2l.learned.architectures import LearnedOptimizerConfig, register
+from l2l.learned.architectures import LearnedOptimizerConfig, MatmulDtype, register
 from l2l.learned.lstm import LSTMOptimizerConfig
 
 #: The name of the network that serves the leaves no group matches.
@@ -58,7 +59,7 @@ class GroupConfig:
     match: tuple[str, ...] = ()
     ranks: tuple[int, ...] = ()
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not self.name:
             raise ValueError("a group needs a name")
         if any(r < 0 for r in self.ranks):
@@ -82,7 +83,7 @@ class GroupedOptimizerConfig(LearnedOptimizerConfig):
     groups: tuple[GroupConfig, ...] = ()
     default: LearnedOptimizerConfig | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not self.groups and self.default is None:
             raise ValueError("a grouped optimizer needs at least one group (or a default)")
         names = [g.name for g in self.groups]
@@ -106,10 +107,12 @@ class GroupedOptimizerConfig(LearnedOptimizerConfig):
             for i, (name, cfg) in enumerate(self.networks.items())
         }
 
-    def optimizer(self, meta_params) -> optax.GradientTransformationExtraArgs:
+    def optimizer(self, meta_params: Any) -> optax.GradientTransformationExtraArgs:
         return grouped_optimizer(meta_params, self)
 
-    def training_optimizer(self, meta_params, matmul_dtype: str = "float32"):
+    def training_optimizer(
+        self, meta_params: Any, matmul_dtype: MatmulDtype = "float32"
+    ) -> optax.GradientTransformationExtraArgs:
         return _partition(
             self,
             {
@@ -119,16 +122,16 @@ class GroupedOptimizerConfig(LearnedOptimizerConfig):
         )
 
 
-def leaf_path(path) -> str:
+def leaf_path(path: Sequence[Any]) -> str:
     """A pytree key path as the ``/``-joined string the groups' patterns match."""
     return jax.tree_util.keystr(tuple(path), simple=True, separator="/")
 
 
-def assign(params, config: GroupedOptimizerConfig):
+def assign(params: Any, config: GroupedOptimizerConfig) -> Any:
     """The pytree of group names (``default`` for the rest) of the leaves of ``params``."""
     unassigned = []
 
-    def label(path, leaf):
+    def label(path: Sequence[Any], leaf: Any) -> str:
         name = leaf_path(path)
         for group in config.groups:
             if group.matches(name, jax.numpy.ndim(leaf)):
@@ -151,11 +154,15 @@ def assign(params, config: GroupedOptimizerConfig):
     return labels
 
 
-def _partition(config: GroupedOptimizerConfig, transforms: dict):
+def _partition(
+    config: GroupedOptimizerConfig, transforms: dict[str, Any]
+) -> optax.GradientTransformationExtraArgs:
     return optax.partition(transforms, lambda tree: assign(tree, config))
 
 
-def grouped_optimizer(meta_params: Any, config: GroupedOptimizerConfig):
+def grouped_optimizer(
+    meta_params: Any, config: GroupedOptimizerConfig
+) -> optax.GradientTransformationExtraArgs:
     """Each group's learned optimizer on its own leaves (``optax.partition``).
 
     Args:

@@ -42,7 +42,7 @@ class TrainedOptimizer(NamedTuple):
 
 
 def save(
-    path: str | Path, meta_params, config: LearnedOptimizerConfig, info: dict | None = None
+    path: str | Path, meta_params: Any, config: LearnedOptimizerConfig, info: dict | None = None
 ) -> Path:
     """Write a trained optimizer atomically (a crash mid-write leaves any old file intact)."""
     payload = {
@@ -81,7 +81,8 @@ def read(path: str | Path) -> TrainedOptimizer:
         )
     except (ConfigError, KeyError) as err:
         raise LearnedOptimizerFileError(f"{path}: invalid optimizer config: {err}") from None
-    template = config.init_meta_params(jax.random.key(0))
+    # The weights' structure, shapes and dtypes, traced only: no initializer is compiled or run.
+    template = jax.eval_shape(config.init_meta_params, jax.random.key(0))
     try:
         meta_params = serialization.from_state_dict(template, payload["meta_params"])
     except (KeyError, ValueError) as err:
@@ -96,7 +97,7 @@ def read(path: str | Path) -> TrainedOptimizer:
     return TrainedOptimizer(meta_params, config, dict(payload.get("info") or {}))
 
 
-def update_info(path: str | Path, **entries) -> TrainedOptimizer:
+def update_info(path: str | Path, **entries: Any) -> TrainedOptimizer:
     """Add ``entries`` to a saved optimizer's info (e.g. how it did on held-out instances)."""
     trained = read(path)
     info = {**trained.info, **entries}

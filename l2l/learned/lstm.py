@@ -10,13 +10,18 @@ one coordinate vector, so a single batched matmul serves every leaf).
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import Any, Literal
 
 import jax
 import optax
 
 from l2l.learned import fused_lstm
-from l2l.learned.architectures import BatchedUpdate, LearnedOptimizerConfig, register
+from l2l.learned.architectures import (
+    BatchedUpdate,
+    LearnedOptimizerConfig,
+    MatmulDtype,
+    register,
+)
 from l2l.learned.coordinatewise import coordinatewise_optimizer
 from l2l.learned.features import FeatureConfig, make_features
 from l2l.learned.network import CoordinatewiseLSTM
@@ -37,7 +42,7 @@ class LSTMOptimizerConfig(LearnedOptimizerConfig):
     output_scale: float = dataclasses.field(default=1.0, metadata={"gt": 0})
     output_init_scale: float = dataclasses.field(default=0.01, metadata={"ge": 0})
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not self.hidden_sizes or any(h < 1 for h in self.hidden_sizes):
             raise ValueError(
                 f"hidden_sizes must be one or more positive sizes, got {self.hidden_sizes}"
@@ -47,27 +52,29 @@ class LSTMOptimizerConfig(LearnedOptimizerConfig):
     def network(self) -> CoordinatewiseLSTM:
         return CoordinatewiseLSTM(tuple(self.hidden_sizes), self.output_init_scale)
 
-    def init_meta_params(self, key: jax.Array):
+    def init_meta_params(self, key: jax.Array) -> Any:
         return init_lstm_meta_params(key, self)
 
-    def optimizer(self, meta_params) -> optax.GradientTransformationExtraArgs:
+    def optimizer(self, meta_params: Any) -> optax.GradientTransformationExtraArgs:
         return lstm_optimizer(meta_params, self)
 
-    def training_optimizer(self, meta_params, matmul_dtype: str = "float32"):
+    def training_optimizer(
+        self, meta_params: Any, matmul_dtype: MatmulDtype = "float32"
+    ) -> optax.GradientTransformationExtraArgs:
         return fused_lstm.fused_lstm_optimizer(meta_params, self, matmul_dtype)
 
-    def batched_update(self, matmul_dtype: str = "float32") -> BatchedUpdate:
+    def batched_update(self, matmul_dtype: MatmulDtype = "float32") -> BatchedUpdate:
         return fused_lstm.batched_update(self, matmul_dtype)
 
 
-def init_lstm_meta_params(key: jax.Array, config: LSTMOptimizerConfig):
+def init_lstm_meta_params(key: jax.Array, config: LSTMOptimizerConfig) -> Any:
     """Fresh network weights for the LSTM ``config`` describes."""
     features = make_features(config.features)
     return config.network.init_meta_params(key, features.num_inputs)
 
 
 def lstm_optimizer(
-    meta_params, config: LSTMOptimizerConfig
+    meta_params: Any, config: LSTMOptimizerConfig
 ) -> optax.GradientTransformationExtraArgs:
     """The coordinatewise LSTM optimizer of Andrychowicz et al., 2016 with weights ``meta_params``.
 

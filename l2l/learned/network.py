@@ -7,9 +7,14 @@ to one number per coordinate.
 
 from __future__ import annotations
 
+from typing import Any
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+#: An LSTM's state: ``(c, h)`` per layer, each (coordinates, hidden).
+LSTMCarry = tuple[tuple[jax.Array, jax.Array], ...]
 
 
 class CoordinatewiseLSTM(nn.Module):
@@ -25,7 +30,7 @@ class CoordinatewiseLSTM(nn.Module):
     output_init_scale: float = 0.01
 
     @nn.compact
-    def __call__(self, carry, inputs):
+    def __call__(self, carry: LSTMCarry, inputs: jax.Array) -> tuple[LSTMCarry, jax.Array]:
         x = inputs
         new_carry = []
         for i, size in enumerate(self.hidden_sizes):
@@ -36,10 +41,10 @@ class CoordinatewiseLSTM(nn.Module):
         )(x)
         return tuple(new_carry), out[:, 0]
 
-    def initial_carry(self, n: int, dtype=jnp.float32):
+    def initial_carry(self, n: int, dtype: Any = jnp.float32) -> LSTMCarry:
         return tuple(
             (jnp.zeros((n, s), dtype), jnp.zeros((n, s), dtype)) for s in self.hidden_sizes
         )
 
-    def init_meta_params(self, key: jax.Array, num_inputs: int):
+    def init_meta_params(self, key: jax.Array, num_inputs: int) -> Any:
         return self.init(key, self.initial_carry(1), jnp.zeros((1, num_inputs)))

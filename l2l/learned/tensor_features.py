@@ -92,7 +92,7 @@ class TensorFeatureConfig:
     normalize: bool = True
     normalize_eps: float = field(1e-5, gt=0)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name in ("momentum_decays", "factored_decays"):
             decays = getattr(self, name)
             if any(not 0 <= d < 1 for d in decays):
@@ -137,7 +137,7 @@ def _safe_sqrt(x: jax.Array) -> jax.Array:
     return jnp.where(positive, jnp.sqrt(jnp.where(positive, x, 1)), 0)
 
 
-def _ema(new, old, decay: float, order: int = 1):
+def _ema(new: Any, old: Any, decay: float, order: int = 1) -> Any:
     """optax's moving average (1 - decay) * new**order + decay * old (the same float rounding)."""
     if order == 1:
         return optax.tree.update_moment(new, old, decay, 1)
@@ -157,7 +157,9 @@ def root_plus_eps(x: jax.Array, eps: float) -> jax.Array:
     return _safe_sqrt(x) + eps
 
 
-def factored_features(g: jax.Array, r: jax.Array, c: jax.Array, tau, decays, eps: float):
+def factored_features(
+    g: jax.Array, r: jax.Array, c: jax.Array, tau: jax.Array, decays: Any, eps: float
+) -> tuple[list[jax.Array], jax.Array, jax.Array]:
     """Adafactor's accumulators of one leaf ``g``, all factored ``decays`` at once, and the
     features of them (module docstring): ``(features, r, c)`` with ``features`` the five arrays
     row, col, factored, rsqrt_factored, grad_rsqrt_factored, each (F, rows, cols), and ``r``
@@ -200,11 +202,13 @@ def tensor_features(config: TensorFeatureConfig) -> TensorFeatures:
         *(f"tanh_step_{_name(s)}" for s in timescales),
     )
 
-    def root(x):
+    def root(x: jax.Array) -> jax.Array:
         return root_plus_eps(x, eps)
 
-    def init(params) -> TensorFeatureState:
-        def zeros(shape_of):
+    def init(params: Any) -> TensorFeatureState:
+        def zeros(
+            shape_of: Callable[[jax.Array], tuple[int, ...]],
+        ) -> Callable[[jax.Array], jax.Array]:
             return lambda p: jnp.zeros(shape_of(p), p.dtype)
 
         return TensorFeatureState(
@@ -214,13 +218,16 @@ def tensor_features(config: TensorFeatureConfig) -> TensorFeatures:
             cols=jax.tree.map(zeros(lambda p: (len(b_f), matrix_shape(p.shape)[1])), params),
         )
 
-    def apply(grads, params, state: TensorFeatureState, count):
+    def apply(
+        grads: Any, params: Any, state: TensorFeatureState, count: jax.Array
+    ) -> tuple[jax.Array, TensorFeatureState]:
         if params is None:
             raise ValueError(
                 "the per-parameter features read the parameters: call "
                 "update(grads, state, params) with the params"
             )
-        g_leaves, treedef = jax.tree.flatten(grads)
+        g_leaves, structure = jax.tree.flatten(grads)
+        treedef: Any = structure  # (jax's stubs leave PyTreeDef's methods untyped)
         if not g_leaves:  # e.g. a group of a partition that no leaf belongs to
             return jnp.zeros((0, len(names))), state
         tau = count + 1
@@ -242,8 +249,8 @@ def tensor_features(config: TensorFeatureConfig) -> TensorFeatures:
             feats = [p, g, *m_hat, v, 1 / root_v, *(m / root_v for m in m_hat)]
             x = jnp.stack([jnp.reshape(f, (-1,)) for f in feats], axis=-1)
             if b_f:  # the factored features, (F, 5, n) -> 5 F columns, decay after decay
-                fac, r, c = factored_features(g, r, c, tau, b_f, eps)
-                fac = jnp.reshape(jnp.stack(fac, axis=1), (5 * len(b_f), -1))
+                per_decay, r, c = factored_features(g, r, c, tau, b_f, eps)
+                fac = jnp.reshape(jnp.stack(per_decay, axis=1), (5 * len(b_f), -1))
                 x = jnp.concatenate([x, fac.T.astype(x.dtype)], axis=-1)
             x = x.astype(g.dtype)
             if config.normalize:

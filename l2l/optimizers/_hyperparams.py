@@ -27,7 +27,7 @@ import sys
 import warnings
 from collections.abc import Callable, Collection, Mapping, Sequence
 from numbers import Real
-from types import MappingProxyType
+from types import FrameType, MappingProxyType
 from typing import Any, TypeVar
 
 import jax
@@ -152,7 +152,8 @@ def _in_l2l(frame: Any) -> bool:
 
 def _stacklevel_outside_l2l() -> int:
     """The ``stacklevel`` that blames the first caller outside l2l (so Python shows the warning)."""
-    frame, level = sys._getframe(2), 2  # Level 1 is whoever calls `warnings.warn`.
+    frame: FrameType | None = sys._getframe(2)  # Level 1 calls `warnings.warn`.
+    level = 2
     while frame is not None and _in_l2l(frame):
         frame, level = frame.f_back, level + 1
     return level
@@ -224,14 +225,14 @@ def accepts_old_names(prefix: str, **renames: str) -> Callable[[_Factory], _Fact
         ]
 
         @functools.wraps(factory)
-        def wrapper(*args, **kwargs):
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
             if not renames.keys() & kwargs.keys():
                 return factory(*args, **kwargs)
             taken = positional[: len(args)]
             return factory(*args, **rename_deprecated(kwargs, renames, who=who, taken=taken))
 
-        wrapper.old_names = MappingProxyType(dict(renames))
-        wrapper.public_name = who
+        wrapper.old_names = MappingProxyType(dict(renames))  # type: ignore[attr-defined]
+        wrapper.public_name = who  # type: ignore[attr-defined]
         return wrapper  # type: ignore[return-value]
 
     return decorate

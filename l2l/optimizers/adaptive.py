@@ -99,7 +99,8 @@ def rmsprop(
 class AdadeltaState(NamedTuple):
     """State of ``adadelta``."""
 
-    count: jax.Array  # t: updates made so far, shape (), int32 (a schedule is evaluated at it).
+    # t: updates made so far, shape (), int32 (a schedule is evaluated at it).
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in optax's states
     grad_sq_avg: optax.Updates  # E_t: running average of squared gradients, E_0 = 0.
     step_sq_avg: optax.Updates  # D_t: running average of squared steps, D_0 = initial_delta.
 
@@ -144,14 +145,19 @@ def adadelta(
     check_hyperparam("initial_delta", initial_delta, low=0.0)
     check_learning_rate(learning_rate)
 
-    def init_fn(params):
+    def init_fn(params: optax.Params) -> AdadeltaState:
         return AdadeltaState(
             count=jnp.zeros([], jnp.int32),
             grad_sq_avg=optax.tree.zeros_like(params),
             step_sq_avg=jax.tree.map(lambda p: jnp.full_like(p, initial_delta), params),
         )
 
-    def update_fn(updates, state, params=None, **extra_args):
+    def update_fn(
+        updates: optax.Updates,
+        state: AdadeltaState,
+        params: optax.Params | None = None,
+        **extra_args: Any,
+    ) -> tuple[optax.Updates, AdadeltaState]:
         del params, extra_args
         grad_sq_avg = jax.tree.map(
             lambda e, g: (rho * e + (1 - rho) * g**2).astype(e.dtype),
@@ -209,6 +215,15 @@ def adam(
 
     References:
       Kingma & Ba, *Adam: A Method for Stochastic Optimization*, ICLR 2015.
+
+    Examples:
+      The first step has the size ``learning_rate`` in every coordinate, whatever the gradient's:
+
+      >>> import jax.numpy as jnp, l2l
+      >>> opt = l2l.adam(learning_rate=0.1)
+      >>> updates, state = opt.update(jnp.array([300.0, -0.02]), opt.init(jnp.zeros(2)))
+      >>> [round(float(u), 4) for u in updates]
+      [-0.1, 0.1]
     """
     check_learning_rate(learning_rate)
     _check_decay("b1", b1)
@@ -223,7 +238,8 @@ def adam(
 class AdamaxState(NamedTuple):
     """State of ``adamax``."""
 
-    count: jax.Array  # t: updates made so far, shape (), int32.
+    # t: updates made so far, shape (), int32.
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in optax's states
     mu: optax.Updates  # m_t: running average of gradients, m_0 = 0.
     nu: optax.Updates  # u_t: decayed running maximum of |g|, u_0 = 0.
 
@@ -262,14 +278,19 @@ def adamax(
     _check_decay("b2", b2, allow_one=True)
     check_hyperparam("eps", eps, low=0.0)
 
-    def init_fn(params):
+    def init_fn(params: optax.Params) -> AdamaxState:
         return AdamaxState(
             count=jnp.zeros([], jnp.int32),
             mu=optax.tree.zeros_like(params),
             nu=optax.tree.zeros_like(params),
         )
 
-    def update_fn(updates, state, params=None, **extra_args):
+    def update_fn(
+        updates: optax.Updates,
+        state: AdamaxState,
+        params: optax.Params | None = None,
+        **extra_args: Any,
+    ) -> tuple[optax.Updates, AdamaxState]:
         del params, extra_args
         count = optax.safe_int32_increment(state.count)
         mu = jax.tree.map(lambda m, g: (b1 * m + (1 - b1) * g).astype(m.dtype), state.mu, updates)

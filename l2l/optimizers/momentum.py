@@ -45,7 +45,8 @@ _OLD_NAMES = {"lr": "learning_rate", "gamma": "momentum"}
 class MomentumState(NamedTuple):
     """State of ``momentum``, ``nesterov`` and ``smoothed_nesterov``."""
 
-    count: jax.Array  # t: updates made so far, shape (), int32 (a schedule is evaluated at it).
+    # t: updates made so far, shape (), int32 (a schedule is evaluated at it).
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in optax's states
     velocity: optax.Updates  # v_t: like params (structure, dtypes); theta_t = theta_{t-1} - v_t.
 
 
@@ -91,15 +92,16 @@ def _lookahead_mean_gradient(
             "`opt.update(grads, state, params, grad_fn=...)` with `params` (got params=None)."
         )
 
-    def gradient_at(fraction):
+    def gradient_at(fraction: Any) -> optax.Updates:
         point = jax.tree.map(
             lambda p, v: (p - fraction * gamma * v).astype(p.dtype), params, velocity
         )
         grads = grad_fn(point)
-        if jax.tree.structure(grads) != jax.tree.structure(velocity):
+        expected: Any = jax.tree.structure(velocity)  # (jax's stubs leave PyTreeDef untyped)
+        if jax.tree.structure(grads) != expected:
             raise TypeError(
                 f"{who}: `grad_fn` must return a gradient with the same pytree structure as params "
-                f"({jax.tree.structure(velocity)}), but it returned {jax.tree.structure(grads)}. "
+                f"({expected}), but it returned {jax.tree.structure(grads)}. "
                 "Pass `jax.grad(loss)`, not `jax.value_and_grad(loss)`."
             )
         return jax.tree.map(lambda g, v: g.astype(v.dtype), grads, velocity)
@@ -108,7 +110,7 @@ def _lookahead_mean_gradient(
         return gradient_at(1.0)
 
     # One traced gradient evaluation, looped by scan: compile time does not grow with `points`.
-    def accumulate(total, fraction):
+    def accumulate(total: optax.Updates, fraction: jax.Array) -> tuple[optax.Updates, None]:
         return jax.tree.map(jnp.add, total, gradient_at(fraction)), None
 
     fractions = jnp.arange(1, points + 1) / points
@@ -162,10 +164,28 @@ def momentum(
 
     References:
       Polyak, *Some methods of speeding up the convergence of iteration methods*, 1964.
+
+    Examples:
+      A constant gradient of 1: the steps grow towards :math:`\eta / (1 - \gamma) = 1`.
+
+      >>> import jax.numpy as jnp, l2l
+      >>> opt = l2l.momentum(learning_rate=0.1, momentum=0.9)
+      >>> state = opt.init(jnp.zeros(1))
+      >>> for t in range(1, 4):
+      ...     updates, state = opt.update(jnp.ones(1), state)
+      ...     print(t, round(float(updates[0]), 4))
+      1 -0.1
+      2 -0.19
+      3 -0.271
     """
     _check_learning_rate_and_momentum(learning_rate, momentum)
 
-    def update_fn(updates, state, params=None, **extra_args):
+    def update_fn(
+        updates: optax.Updates,
+        state: MomentumState,
+        params: optax.Params | None = None,
+        **extra_args: Any,
+    ) -> tuple[optax.Updates, MomentumState]:
         del params, extra_args
         lr = learning_rate_at(learning_rate, state.count)
         velocity = _heavy_ball(state.velocity, updates, lr, momentum)
@@ -227,7 +247,14 @@ def nesterov(
     """
     _check_learning_rate_and_momentum(learning_rate, momentum)
 
-    def update_fn(updates, state, params=None, *, grad_fn=None, **extra_args):
+    def update_fn(
+        updates: optax.Updates,
+        state: MomentumState,
+        params: optax.Params | None = None,
+        *,
+        grad_fn: GradFn | None = None,
+        **extra_args: Any,
+    ) -> tuple[optax.Updates, MomentumState]:
         del extra_args
         lr = learning_rate_at(learning_rate, state.count)
         if grad_fn is None:
@@ -281,7 +308,14 @@ def smoothed_nesterov(
     _check_learning_rate_and_momentum(learning_rate, momentum)
     points = check_count("points", points, minimum=1)
 
-    def update_fn(updates, state, params=None, *, grad_fn=None, **extra_args):
+    def update_fn(
+        updates: optax.Updates,
+        state: MomentumState,
+        params: optax.Params | None = None,
+        *,
+        grad_fn: GradFn | None = None,
+        **extra_args: Any,
+    ) -> tuple[optax.Updates, MomentumState]:
         del extra_args
         lookahead_grad = _lookahead_mean_gradient(
             "smoothed_nesterov", grad_fn, params, state.velocity, momentum, points

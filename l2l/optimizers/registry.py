@@ -66,6 +66,14 @@ def make(name: str, **hyperparams: Any) -> optax.GradientTransformationExtraArgs
       TypeError: a hyperparameter is not one the factory accepts (the message lists those it does),
         or is given under both its old and its new name.
       ValueError: a concrete hyperparameter is out of its range.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from l2l import optimizers
+      >>> opt = optimizers.make("rmsprop", learning_rate=0.1, decay=0.9)
+      >>> updates, state = opt.update(jnp.array([2.0, -0.5]), opt.init(jnp.zeros(2)))
+      >>> [round(float(u), 4) for u in updates]  # -0.1 g / sqrt(0.1 g^2) = -sqrt(0.1) sign(g)
+      [-0.3162, 0.3162]
     """
     known = sorted(OPTIMIZERS)
     if name not in OPTIMIZERS:

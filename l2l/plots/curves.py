@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.axes import Axes
 
 from l2l.plots.save import save_png
 
 
-def loss_curves(curves: dict[str, dict], path: str | Path, *, title: str = "", ax=None) -> Path:
+def loss_curves(
+    curves: dict[str, dict], path: str | Path, *, title: str = "", ax: Axes | None = None
+) -> Path:
     """Mean loss against the optimizee step, log scale, with the interquartile band.
 
     ``curves`` maps a label to a dict with ``curve_mean``, ``curve_q25`` and ``curve_q75``.
     """
     own = ax is None
-    if own:
+    if ax is None:
         fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
     for label, c in curves.items():
         mean = np.asarray(c["curve_mean"])
@@ -55,7 +59,7 @@ def loss_curve_panels(
     handles, labels = axes.flat[0].get_legend_handles_labels()
     if spare:  # the legend fills the first empty cell
         spare[0].legend(handles, labels, loc="center", frameon=False, fontsize="large")
-        rect = (0, 0, 1, 0.96)
+        rect: tuple[float, float, float, float] = (0, 0, 1, 0.96)
     else:
         fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False)
         rect = (0, 0.07, 1, 0.96)
@@ -66,7 +70,7 @@ def loss_curve_panels(
 
 
 def ratio_heatmap(
-    ratios, *, rows: list[str], columns: list[str], path: str | Path, title: str = ""
+    ratios: Any, *, rows: list[str], columns: list[str], path: str | Path, title: str = ""
 ) -> Path:
     """A heat map of ratios to the best tuned baseline (rows: optimizers, columns: settings), on
     a log colour scale centred at 1 (blue: better than the baseline, red: worse), each cell

@@ -4,9 +4,11 @@ example (step sizes as dual numbers) step by step; the short-horizon study's ste
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, cast
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.colors import ListedColormap
 
 from l2l.plots.save import save_png
 
@@ -53,7 +55,7 @@ def dual_number_traces(
         color = f"C{k}"
         steps = np.arange(1, len(trace["a"]) + 1)
 
-        def positive(values):
+        def positive(values: Any) -> np.ndarray:
             values = np.abs(np.asarray(values, np.float64))
             return np.where(np.isfinite(values) & (values > 0), values, np.nan)
 
@@ -108,7 +110,7 @@ def short_horizon_traces(problems: list[dict], path: str | Path, *, title: str =
     )
     styles = ["-", "--", ":", "-."]
 
-    def positive(values):
+    def positive(values: Any) -> np.ndarray:
         values = np.asarray(values, np.float64)
         return np.where(np.isfinite(values) & (values > 0), values, np.nan)
 
@@ -203,6 +205,7 @@ def no_tuning_robustness(
     variants: dict[tuple, int] = {}
     for result in results:
         column = 1 if result["family"] == "parameter-free" else 0
+        color: Any
         if result["family"] == "plain":
             style = {"ls": "-", "marker": "s", "lw": 2.2}
             color = "black" if result["rule"] == "adam" else "0.45"
@@ -210,7 +213,8 @@ def no_tuning_robustness(
             what = (column, tuple(result["levels"]) or result["rule"])
             if what not in colors:
                 used = sum(1 for c, _ in colors if c == column)
-                colors[what] = plt.cm.tab10.colors[(used + (3 if column else 0)) % 10]
+                tab10: Any = cast(ListedColormap, plt.cm.tab10).colors
+                colors[what] = tab10[(used + (3 if column else 0)) % 10]
             color = colors[what]
             variant = variants.get(what, 0)
             variants[what] = variant + 1

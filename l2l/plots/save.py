@@ -7,6 +7,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 from PIL import Image
 
 
@@ -22,14 +23,15 @@ def _palette_quantize(image: Image.Image, grays: int = 96, colors: int = 160) ->
     if len(colored):
         strip = Image.fromarray(colored.reshape(1, -1, 3))
         chosen = strip.quantize(colors, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
-        used = len(chosen.getcolors(colors))
-        entries.append(np.asarray(chosen.getpalette()[: 3 * used], np.uint8).reshape(-1, 3))
+        used = len(chosen.getcolors(colors) or [])
+        palette = chosen.getpalette() or []
+        entries.append(np.asarray(palette[: 3 * used], np.uint8).reshape(-1, 3))
     holder = Image.new("P", (1, 1))
     holder.putpalette(np.concatenate(entries).ravel().tolist())
     return image.quantize(palette=holder, dither=Image.Dither.NONE)
 
 
-def save_png(fig, path: str | Path, *, dpi: float | None = None) -> Path:
+def save_png(fig: Figure, path: str | Path, *, dpi: float | None = None) -> Path:
     """Save ``fig`` as a 256-colour PNG (a third of the bytes of RGB) and close it: every figure
     of l2l ends here."""
     path = Path(path)

@@ -9,14 +9,19 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib import animation, colors, patheffects, ticker
+from matplotlib.axes import Axes
 
 from l2l.plots.save import save_png
+
+#: An axis range (low, high).
+Interval = tuple[float, float]
 
 # --------------------------------------------------------------------------- response curves
 
@@ -164,7 +169,9 @@ _SURFACE_CMAP = colors.LinearSegmentedColormap.from_list(
 )
 
 
-def _surface_grid(f: Callable, xlim, ylim, n: int = _GRID):
+def _surface_grid(
+    f: Callable, xlim: Interval, ylim: Interval, n: int = _GRID
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     xs = np.linspace(*xlim, n)
     ys = np.linspace(*ylim, n)
     X, Y = np.meshgrid(xs, ys)
@@ -173,7 +180,15 @@ def _surface_grid(f: Callable, xlim, ylim, n: int = _GRID):
     return X, Y, Z
 
 
-def _draw_surface(ax, f, xlim, ylim, *, colorbar: bool = True, levels: int = 24):
+def _draw_surface(
+    ax: Axes,
+    f: Callable,
+    xlim: Interval,
+    ylim: Interval,
+    *,
+    colorbar: bool = True,
+    levels: int = 24,
+) -> Any:
     """Filled contours of f (log-spaced when f spans decades above its minimum)."""
     X, Y, Z = _surface_grid(f, xlim, ylim)
     low = np.nanmin(Z)
@@ -198,7 +213,7 @@ def _draw_surface(ax, f, xlim, ylim, *, colorbar: bool = True, levels: int = 24)
     if colorbar:
         bar = ax.figure.colorbar(filled, ax=ax, fraction=0.046, pad=0.03)
         if norm is None:
-            ticks = ticker.MaxNLocator(6).tick_values(bounds[0], bounds[-1])
+            ticks = np.asarray(ticker.MaxNLocator(6).tick_values(bounds[0], bounds[-1]))
         else:
             ticks = 10.0 ** np.arange(math.ceil(np.log10(bounds[0])), np.log10(bounds[-1]) + 1)
             bar.formatter = ticker.LogFormatterSciNotation()
@@ -212,19 +227,19 @@ def _draw_surface(ax, f, xlim, ylim, *, colorbar: bool = True, levels: int = 24)
 _OUTLINE = [patheffects.Stroke(linewidth=3.2, foreground="white", alpha=0.8), patheffects.Normal()]
 
 
-def _final_value(f, path: np.ndarray) -> float:
+def _final_value(f: Callable, path: np.ndarray) -> float:
     point = path[-1]
     if not np.all(np.isfinite(point)):
         return float("nan")
     return float(f(jnp.asarray(point, jnp.float32)))
 
 
-def _legend_label(label: str, f, path: np.ndarray) -> str:
+def _legend_label(label: str, f: Callable, path: np.ndarray) -> str:
     value = _final_value(f, path)
     return f"{label}: diverged" if not np.isfinite(value) else f"{label}: final f = {value:.3g}"
 
 
-def _draw_start(ax, start):
+def _draw_start(ax: Axes, start: Any) -> None:
     ax.plot(
         *start,
         marker="*",
@@ -244,8 +259,8 @@ def race_figure(
     path: str | Path,
     *,
     title: str = "",
-    xlim=(-3.0, 3.0),
-    ylim=(-3.0, 3.0),
+    xlim: Interval = (-3.0, 3.0),
+    ylim: Interval = (-3.0, 3.0),
 ) -> Path:
     """The surface's contours with every optimizer's path (steps + 1, 2); legend: final f."""
     fig, ax = plt.subplots(figsize=(6.4, 5.6), dpi=100)
@@ -280,8 +295,8 @@ def race_animation(
     path: str | Path,
     *,
     title: str = "",
-    xlim=(-3.0, 3.0),
-    ylim=(-3.0, 3.0),
+    xlim: Interval = (-3.0, 3.0),
+    ylim: Interval = (-3.0, 3.0),
     fps: int = 20,
     frame_every: int = 1,
     dpi: int = 70,
@@ -311,7 +326,8 @@ def race_animation(
     title_at = still.transFigure.inverted().transform(placeholder.get_window_extent().p0)
     placeholder.set_visible(False)
     still.canvas.draw()
-    background = np.asarray(still.canvas.buffer_rgba()).copy()
+    # An Agg canvas (l2l.plots chooses the backend), which the stubs' base class does not know.
+    background = np.asarray(still.canvas.buffer_rgba()).copy()  # type: ignore[attr-defined]
     plt.close(still)
 
     fig = plt.figure(figsize=(5.0, 5.0), dpi=dpi)
@@ -328,13 +344,13 @@ def race_animation(
         (head,) = overlay.plot([], [], marker="o", ms=7, color=color, mec="black", mew=0.8)
         lines.append(line)
         heads.append(head)
-    text = fig.text(*title_at, "", fontsize=11, ha="left", va="bottom")
+    text = fig.text(title_at[0], title_at[1], "", fontsize=11, ha="left", va="bottom")
     frames = list(range(0, steps + 1, frame_every))
     if frames[-1] != steps:
         frames.append(steps)
     frames += [steps] * max(fps // 2, 1)  # Hold the finish for half a second.
 
-    def draw(t):
+    def draw(t: int) -> list[Any]:
         for line, head, traj in zip(lines, heads, trajs):
             line.set_data(traj[: t + 1, 0], traj[: t + 1, 1])
             head.set_data([traj[t, 0]], [traj[t, 1]])
@@ -353,8 +369,8 @@ def race_overview(
     races: Mapping[str, Mapping[str, np.ndarray]],
     path: str | Path,
     *,
-    xlim=(-3.0, 3.0),
-    ylim=(-3.0, 3.0),
+    xlim: Interval = (-3.0, 3.0),
+    ylim: Interval = (-3.0, 3.0),
     ncols: int = 4,
 ) -> Path:
     """Every race in one grid (one panel per surface), one legend for all."""

@@ -13,8 +13,14 @@ transform, with any of its numbers given as (traced) values, so the sweep runner
 A new kind is one module: a frozen dataclass derived from :class:`OptimizerSpec`, registered with
 :func:`register`.
 
-    spec = l2l.specs.spec("prodigy")                       # optax.contrib.prodigy, its defaults
-    spec.build(estim_lr0=1e-5)                             # an optax transform
+Examples:
+  >>> import l2l
+  >>> spec = l2l.specs.spec("prodigy")  # optax.contrib.prodigy at its defaults
+  >>> type(spec).__name__, spec.default("estim_lr0")
+  ('OptaxSpec', 1e-06)
+  >>> optimizer = spec.build(estim_lr0=1e-5)  # an optax transform, one number set
+  >>> l2l.specs.spec({"kind": "stack", "levels": ["adam", "sgd"]}).display_label
+  'adam / sgd'
 """
 
 from l2l.specs.base import (

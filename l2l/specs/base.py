@@ -131,7 +131,7 @@ class OptimizerSpec:
                 )
 
 
-def register(kind: str):
+def register(kind: str) -> Callable[[type], type]:
     """Class decorator: register an :class:`OptimizerSpec` subclass as the spec of ``kind``."""
 
     def decorate(spec_class: type) -> type:

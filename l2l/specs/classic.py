@@ -31,7 +31,7 @@ class ClassicSpec(OptimizerSpec):
     hyperparams: dict[str, Number] = field({})
     label: str = ""
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not self.name:
             raise ValueError(
                 "a classic optimizer needs a name, one of: "

@@ -25,7 +25,7 @@ class LearnedSpec(OptimizerSpec):
     path: str = ""
     label: str = ""
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not self.path:
             raise ValueError("a learned optimizer needs a 'path': a saved .l2l file or a zoo name")
         self.trained()  # A missing or broken file, or an unknown zoo name, fails now.

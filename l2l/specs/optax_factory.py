@@ -30,6 +30,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any, Literal
 
+import jax
 import jax.numpy as jnp
 import optax
 
@@ -100,7 +101,7 @@ def _times_estimate(state_type: type) -> Callable[[dict], StepSizeReader]:
 
 
 def _dog(values: dict) -> StepSizeReader:
-    def read(opt_state):
+    def read(opt_state: Any) -> jax.Array:
         dog = find_node(opt_state, optax.contrib.DoGState)
         return (
             values["learning_rate"] * dog.max_dist / jnp.sqrt(dog.sum_sq_norm_grads + values["eps"])
@@ -144,7 +145,7 @@ class OptaxSpec(OptimizerSpec):
     base: OptimizerSpec | None = None
     label: str = ""
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         factory = find_factory(self.name)
         if factory is None:
             raise ValueError(

@@ -49,7 +49,8 @@ class LevelSpec:
     @classmethod
     def __normalize__(cls, data: dict, *, where: str) -> dict:
         """Old hyperparameter names, wherever a level names hyperparameters, renamed (warned)."""
-        renames = old_names(OPTIMIZERS.get(data.get("optimizer")))
+        factory = OPTIMIZERS.get(str(data.get("optimizer")))
+        renames = old_names(factory) if factory is not None else {}
         if not renames:
             return data
         who = f"{where} (level {data.get('optimizer')})"
@@ -63,7 +64,7 @@ class LevelSpec:
             data["learn"] = list(learn)
         return data
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.build()  # An unknown rule, hyperparameter or parameterization, or a bad value.
 
     def build(self, **values: Any) -> hyper.Level:
@@ -94,7 +95,7 @@ class StackSpec(OptimizerSpec):
     guard: float | None = field(2.0, help="the divergence guard's growth ratio (null: off)")
     label: str = ""
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not self.levels:
             raise ValueError("a stack needs at least one level (bottom first), e.g. [adam, sgd]")
         self.build()  # The levels fit together, and mode, discount and guard are valid.

@@ -21,7 +21,7 @@ class LogGrid:
     lr_max: float = field(1.0, gt=0)
     num_lrs: int = field(9, ge=1)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.lr_max < self.lr_min:
             raise ValueError(f"lr_max ({self.lr_max}) is below lr_min ({self.lr_min})")
         if self.num_lrs > 1 and self.lr_max == self.lr_min:

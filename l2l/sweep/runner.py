@@ -62,9 +62,11 @@ class LossCurve(NamedTuple):
     def observe(self, run: RunContext, state: unroll.UnrollState) -> tuple:
         return ()
 
-    def record(self, run, state, losses, observed) -> dict[str, jax.Array]:
+    def record(
+        self, run: RunContext, state: unroll.UnrollState, losses: jax.Array, observed: Any
+    ) -> dict[str, jax.Array]:
         key = run.stream_key
-        first = run.task.loss(run.start.params, run.instance, unroll.step_key(key, 0))
+        first = run.task.loss(run.start.params, run.instance, unroll.step_key(key, run.start.step))
         last = run.task.loss(state.params, run.instance, unroll.step_key(key, state.step))
         return {"curve": jnp.concatenate([first[None], losses[1:], last[None]])}
 
@@ -77,7 +79,7 @@ def seed_instance_keys(keys: jax.Array) -> jax.Array:
     """Seed keys (S,) -> instance keys (S, 3): each seed key split into an init key, which also
     draws the instance, and the key of its minibatch stream: [init, init, stream]."""
 
-    def one(key):
+    def one(key: jax.Array) -> jax.Array:
         init_key, stream_key = jax.random.split(key)
         return jnp.stack([init_key, init_key, stream_key])
 
@@ -105,7 +107,7 @@ class Runner:
     ``compile_seconds`` adds up the time of the first call of every program (compilation and one
     run), ``programs`` counts them."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._programs: dict[tuple, Callable] = {}
         self.compile_seconds = 0.0
 
@@ -113,12 +115,20 @@ class Runner:
     def programs(self) -> int:
         return len(self._programs)
 
-    def _program(self, spec, names, steps, recorder, per_seed, batched) -> tuple[Callable, bool]:
+    def _program(
+        self,
+        spec: OptimizerSpec,
+        names: tuple[str, ...],
+        steps: int,
+        recorder: Recorder,
+        per_seed: bool,
+        batched: bool,
+    ) -> tuple[Callable, bool]:
         key = (spec.structure(names), names, steps, recorder, per_seed, batched)
         if key in self._programs:
             return self._programs[key], False
 
-        def one(task, keys, values, extra):
+        def one(task: Any, keys: jax.Array, values: dict, extra: Any) -> dict:
             values = {k: v for k, v in values.items() if k != _NO_VALUES}
             optimizer = spec.build(**values)
             instance = task.sample(keys[0])
@@ -139,7 +149,7 @@ class Runner:
     def run(
         self,
         spec: OptimizerSpec,
-        task,
+        task: Any,
         keys: jax.Array,
         steps: int,
         values: Mapping[str, Any] | None = None,

@@ -18,14 +18,14 @@ class Tuned(NamedTuple):
     """What :func:`tune` chose."""
 
     value: float  # the grid value of the lowest score
-    index: int
+    best: int  # its index in the grid
     grid: np.ndarray  # the values tried
     scores: list[float]  # the score of each (inf where not finite)
     at_edge: bool  # the best value is an end of the grid: widen the grid
     outputs: dict[str, np.ndarray]  # the runs' records, leading axes (grid, keys)
 
 
-def pick(scores, what: str = "the grid") -> tuple[int, bool]:
+def pick(scores: Any, what: str = "the grid") -> tuple[int, bool]:
     """The index of the lowest finite score of a grid's ``scores`` and whether it is at the grid's
     edge (:func:`l2l.sweep.grid.at_edge`); a ``RuntimeError`` naming ``what`` when every score is
     non-finite."""
@@ -40,7 +40,7 @@ def pick(scores, what: str = "the grid") -> tuple[int, bool]:
 def tune(
     spec: OptimizerSpec,
     grid: LogGrid,
-    task,
+    task: Any,
     keys: jax.Array,
     steps: int,
     *,

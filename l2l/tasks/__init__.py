@@ -9,8 +9,17 @@ params``, ``loss(params, instance, key)``. Tasks are flax struct dataclasses: th
 is one module that defines the task, its :class:`TaskConfig` subclass and registers it with
 :func:`register` (see ``quadratic.py``).
 
-    task = l2l.tasks.QuadraticConfig(dim=20).build()
-    instance = task.sample(key); params = task.init(key, instance)
+Examples:
+    A random quadratic f(theta) = ||W theta - y||^2, one instance and its initial point:
+
+    >>> import jax, jax.numpy as jnp, l2l
+    >>> task = l2l.tasks.QuadraticConfig(dim=20).build()
+    >>> key = jax.random.key(0)
+    >>> instance = task.sample(key); params = task.init(key, instance)
+    >>> instance.W.shape, params.shape
+    ((20, 20), (20,))
+    >>> bool(jnp.isclose(task.loss(jnp.zeros(20), instance), jnp.sum(instance.y**2)))  # f(0)
+    True
 """
 
 from l2l.tasks.base import TASK_KINDS, Task, TaskConfig, build, config_from_dict, register

@@ -11,7 +11,8 @@ a ``kind`` field and a ``build()`` method, registered with :func:`register`; a c
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import jax
 
@@ -19,6 +20,8 @@ from l2l.config import Kinds, from_dict
 
 #: Every registered task kind: kind name -> its config class.
 TASK_KINDS = Kinds("task")
+
+_ConfigClass = TypeVar("_ConfigClass", bound=type)
 
 
 @runtime_checkable
@@ -59,7 +62,7 @@ class TaskConfig:
         """The same task drawing its data from ``split`` (itself for a task without data)."""
         if not hasattr(self, "split") or self.split == split:
             return self
-        return dataclasses.replace(self, split=split)
+        return dataclasses.replace(self, **{"split": split})  # (a field of the data kinds only)
 
 
 def training_loss(task: Task, params: Any, instance: Any = None) -> jax.Array:
@@ -72,10 +75,10 @@ def training_loss(task: Task, params: Any, instance: Any = None) -> jax.Array:
     return task.training_loss(params, instance)
 
 
-def register(kind: str):
+def register(kind: str) -> Callable[[_ConfigClass], _ConfigClass]:
     """Class decorator: register a :class:`TaskConfig` subclass as the config of task ``kind``."""
 
-    def decorate(config_class: type) -> type:
+    def decorate(config_class: _ConfigClass) -> _ConfigClass:
         if not (dataclasses.is_dataclass(config_class) and issubclass(config_class, TaskConfig)):
             raise TypeError(f"task kind {kind!r}: {config_class!r} is not a TaskConfig dataclass")
         return TASK_KINDS.register(kind, config_class)

@@ -26,7 +26,7 @@ class TaskMixture:
 
     members: tuple[Any, ...]
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not self.members:
             raise ValueError("TaskMixture: members must hold at least one task")
 
@@ -62,7 +62,7 @@ class MixConfig(TaskConfig):
     kind: Literal["mix"] = "mix"
     members: tuple[TaskConfig, ...] = field(())
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not self.members:
             raise ValueError("members: kind mix needs at least one task section")
         nested = [i for i, m in enumerate(self.members) if isinstance(m, MixConfig)]

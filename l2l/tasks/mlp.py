@@ -4,14 +4,19 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal, NamedTuple
+from collections.abc import Sequence
+from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from l2l.config import field
 from l2l.tasks.base import TaskConfig, register
+
+#: An MLP's parameters: one ``{"w": (n_in, n_out), "b": (n_out,)}`` per layer.
+MLPParams = tuple[dict[str, jax.Array], ...]
 
 ACTIVATIONS = {"sigmoid": jax.nn.sigmoid, "tanh": jnp.tanh, "relu": jax.nn.relu}
 
@@ -42,7 +47,7 @@ class MLPClassifier:
     init_scale: float = struct.field(pytree_node=False, default=0.1)
     num_classes: int = struct.field(pytree_node=False, default=10)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.activation not in ACTIVATIONS:
             raise ValueError(
                 f"MLPClassifier: activation must be one of {sorted(ACTIVATIONS)}, "
@@ -67,7 +72,7 @@ class MLPClassifier:
         del key
         return MLPInstance()
 
-    def init(self, key: jax.Array, instance: MLPInstance | None = None):
+    def init(self, key: jax.Array, instance: MLPInstance | None = None) -> MLPParams:
         del instance
         sizes = self.layer_sizes
         keys = jax.random.split(key, len(sizes) - 1)
@@ -76,7 +81,7 @@ class MLPClassifier:
             for k, n_in, n_out in zip(keys, sizes[:-1], sizes[1:])
         )
 
-    def logits(self, params, images: jax.Array) -> jax.Array:
+    def logits(self, params: MLPParams, images: jax.Array) -> jax.Array:
         act = ACTIVATIONS[self.activation]
         h = images
         for layer in params[:-1]:
@@ -87,22 +92,22 @@ class MLPClassifier:
         idx = jax.random.randint(key, (self.batch_size,), 0, self.labels.shape[0])
         return self.images[idx], self.labels[idx]
 
-    def loss(self, params, instance: MLPInstance | None, key: jax.Array) -> jax.Array:
+    def loss(self, params: MLPParams, instance: MLPInstance | None, key: jax.Array) -> jax.Array:
         del instance
         images, labels = self.minibatch(key)
         return cross_entropy(self.logits(params, images), labels)
 
-    def full_loss(self, params, images: jax.Array, labels: jax.Array) -> jax.Array:
+    def full_loss(self, params: MLPParams, images: jax.Array, labels: jax.Array) -> jax.Array:
         """Mean cross-entropy over a whole split (e.g. held-out data)."""
         return cross_entropy(self.logits(params, images), labels)
 
-    def training_loss(self, params, instance: MLPInstance | None = None) -> jax.Array:
+    def training_loss(self, params: MLPParams, instance: MLPInstance | None = None) -> jax.Array:
         """The mean cross-entropy over every example of the training split (the task protocol's
         whole-training-set loss)."""
         del instance
         return self.full_loss(params, self.images, self.labels)
 
-    def error_rate(self, params, images: jax.Array, labels: jax.Array) -> jax.Array:
+    def error_rate(self, params: MLPParams, images: jax.Array, labels: jax.Array) -> jax.Array:
         """Fraction of misclassified examples."""
         return jnp.mean(jnp.argmax(self.logits(params, images), axis=-1) != labels)
 
@@ -129,7 +134,7 @@ class MLPMixture:
     init_scale: float = struct.field(pytree_node=False, default=0.1)
     num_classes: int = struct.field(pytree_node=False, default=10)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not self.architectures:
             raise ValueError(
                 "MLPMixture: architectures must name at least one (hidden_sizes, activation)"
@@ -155,12 +160,14 @@ class MLPMixture:
         del key
         return MLPInstance()
 
-    def init(self, key: jax.Array, instance: MLPInstance | None = None):
+    def init(self, key: jax.Array, instance: MLPInstance | None = None) -> tuple[MLPParams, ...]:
         del instance
         keys = jax.random.split(key, len(self.architectures))
         return tuple(m.init(k) for m, k in zip(self.members, keys))
 
-    def member_losses(self, params, instance: MLPInstance | None, key: jax.Array) -> jax.Array:
+    def member_losses(
+        self, params: tuple[MLPParams, ...], instance: MLPInstance | None, key: jax.Array
+    ) -> jax.Array:
         """(members,) minibatch losses, member i on the minibatch of ``fold_in(key, i)``."""
         del instance
         return jnp.stack(
@@ -170,7 +177,9 @@ class MLPMixture:
             ]
         )
 
-    def loss(self, params, instance: MLPInstance | None, key: jax.Array) -> jax.Array:
+    def loss(
+        self, params: tuple[MLPParams, ...], instance: MLPInstance | None, key: jax.Array
+    ) -> jax.Array:
         return jnp.sum(self.member_losses(params, instance, key))
 
 
@@ -183,7 +192,7 @@ Activation = Literal["sigmoid", "tanh", "relu"]
 Split = Literal["train", "validation", "test"]
 
 
-def _check_hidden_sizes(hidden_sizes) -> None:
+def _check_hidden_sizes(hidden_sizes: Sequence[int]) -> None:
     if not hidden_sizes or any(h < 1 for h in hidden_sizes):
         raise ValueError(f"hidden_sizes must be positive, got {list(hidden_sizes)}")
 
@@ -216,12 +225,10 @@ def load_split(
     }
 
 
-def resize_images(images, size: int, side: int = 28):
+def resize_images(images: Any, size: int, side: int = 28) -> np.ndarray:
     """Flattened (N, side * side) grey images resized to (N, size * size): ``jax.image.resize``,
     linear with antialiasing (each new pixel a weighted average of the old ones it covers), once,
     when a task is built. 8 gives the 8x8 image MLPs of Metz et al.'s task suites."""
-    import numpy as np
-
     square = jnp.asarray(images, jnp.float32).reshape(-1, side, side)
     small = jax.image.resize(square, (square.shape[0], size, size), "linear", antialias=True)
     return np.asarray(small.reshape(-1, size * size), np.float32)
@@ -249,7 +256,7 @@ class MLPConfig(TaskConfig):
     split: Split = "train"
     image_size: int | None = field(None, ge=1, help="resize the 28x28 images to this size a side")
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _check_hidden_sizes(self.hidden_sizes)
         check_dataset(self.dataset)
 
@@ -270,7 +277,7 @@ class ArchitectureConfig:
     hidden_sizes: tuple[int, ...] = (20,)
     activation: Activation = "sigmoid"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _check_hidden_sizes(self.hidden_sizes)
 
 
@@ -288,7 +295,7 @@ class MLPMixConfig(TaskConfig):
     data_dir: str | None = None
     split: Split = "train"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not self.architectures:
             raise ValueError(
                 "architectures: kind mlp_mix needs at least one {hidden_sizes, activation}"

@@ -23,7 +23,7 @@ References:
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -64,11 +64,11 @@ class NoisyQuadratic:
         """The minibatch's :math:`c = \\sigma \\xi`."""
         return self.noise_sd * jax.random.normal(key, self.curvature.shape)
 
-    def loss(self, params, instance, key: jax.Array) -> jax.Array:
+    def loss(self, params: jax.Array, instance: Any, key: jax.Array) -> jax.Array:
         del instance
         return 0.5 * jnp.sum(self.curvature * (params - self.targets(key)) ** 2)
 
-    def training_loss(self, params, instance=None) -> jax.Array:
+    def training_loss(self, params: jax.Array, instance: Any = None) -> jax.Array:
         r""":math:`L(\theta) = \frac12 \sum_i h_i \theta_i^2`: the loss without the noise's
         constant :math:`\frac12 \sum_i h_i \sigma_i^2` (the task protocol's whole-training-set
         loss)."""
@@ -86,7 +86,9 @@ def gradient_noise_variance(h: np.ndarray, noise: float) -> np.ndarray:
     return noise * h
 
 
-def expected_loss_fixed(h: np.ndarray, v: np.ndarray, s0: float, alphas, steps: int) -> np.ndarray:
+def expected_loss_fixed(
+    h: np.ndarray, v: np.ndarray, s0: float, alphas: Any, steps: int
+) -> np.ndarray:
     """:math:`E[L(\\theta_T)]` of SGD with each fixed step size of ``alphas`` (float64), by the
     recurrence :math:`s \\leftarrow (1 - \\alpha h)^2 s + \\alpha^2 v` from :math:`s = s_0`."""
     alphas = np.asarray(alphas, np.float64)[:, None]
@@ -98,7 +100,9 @@ def expected_loss_fixed(h: np.ndarray, v: np.ndarray, s0: float, alphas, steps: 
     return np.where(np.isfinite(loss), loss, np.inf)
 
 
-def greedy_schedule(h: np.ndarray, v: np.ndarray, s0: float, steps: int):
+def greedy_schedule(
+    h: np.ndarray, v: np.ndarray, s0: float, steps: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Wu et al.'s greedy-optimal schedule in expectation: at each step the step size that
     minimizes :math:`E[L]` after it, :math:`\\alpha_t = \\sum h^2 s / \\sum (h^3 s + h v)`.
 

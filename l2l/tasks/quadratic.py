@@ -36,7 +36,7 @@ class Quadratic:
     distribution: str = struct.field(pytree_node=False, default="normal")
     init_scale: float = struct.field(pytree_node=False, default=1.0)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not isinstance(self.dim, int) or self.dim < 1:
             raise ValueError(f"Quadratic: dim must be a positive integer, got {self.dim!r}")
         if self.distribution not in DISTRIBUTIONS:
@@ -55,7 +55,9 @@ class Quadratic:
         del instance
         return self.init_scale * jax.random.normal(key, (self.dim,))
 
-    def loss(self, params: jax.Array, instance: QuadraticInstance, key: jax.Array | None = None):
+    def loss(
+        self, params: jax.Array, instance: QuadraticInstance, key: jax.Array | None = None
+    ) -> jax.Array:
         del key
         residual = instance.W @ params - instance.y
         return jnp.sum(residual**2)

@@ -35,7 +35,7 @@ class SeparableQuadratic:
     scale_high: float = struct.field(pytree_node=False, default=1.5)
     init_scale: float = struct.field(pytree_node=False, default=1.0)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not isinstance(self.dim, int) or self.dim < 1:
             raise ValueError(
                 f"SeparableQuadratic: dim must be a positive integer, got {self.dim!r}"
@@ -56,7 +56,12 @@ class SeparableQuadratic:
         del instance
         return jax.random.uniform(key, (self.dim,), minval=-self.init_scale, maxval=self.init_scale)
 
-    def loss(self, params: jax.Array, instance: SeparableQuadraticInstance, key=None):
+    def loss(
+        self,
+        params: jax.Array,
+        instance: SeparableQuadraticInstance,
+        key: jax.Array | None = None,
+    ) -> jax.Array:
         del key
         return jnp.sum((instance.s * params) ** 2)
 
@@ -73,7 +78,7 @@ class SeparableQuadraticConfig(TaskConfig):
     scale_high: float = field(1.5, gt=0)
     init_scale: float = field(1.0, gt=0)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.scale_high < self.scale_low:
             raise ValueError(
                 f"scale_high ({self.scale_high}) is below scale_low ({self.scale_low})"

@@ -26,7 +26,7 @@ class Split(NamedTuple):
     weights: jax.Array  # (chunks, chunk) 1.0 on real examples
 
     @classmethod
-    def of(cls, images, labels, chunk: int = CHUNK) -> Split:
+    def of(cls, images: Any, labels: Any, chunk: int = CHUNK) -> Split:
         images, labels = np.asarray(images, np.float32), np.asarray(labels, np.int32)
         n = labels.shape[0]
         chunk = min(chunk, n)
@@ -49,7 +49,7 @@ class Split(NamedTuple):
 def split_scores(task: Any, params: Any, split: Split) -> tuple[jax.Array, jax.Array]:
     """(mean cross-entropy, error rate) of ``params`` on every example of ``split``."""
 
-    def chunk(args):
+    def chunk(args: tuple[jax.Array, jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
         images, labels, weights = args
         logits = task.logits(params, images)
         nll = -jnp.take_along_axis(jax.nn.log_softmax(logits), labels[:, None], axis=-1)[:, 0]

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Literal
+from typing import Literal, cast
 
 import jax
 import jax.numpy as jnp
@@ -140,7 +140,7 @@ class Surface:
     start: tuple[float, float] = struct.field(pytree_node=False, default=(-2.8, -2.5))
     function: SurfaceFn | None = struct.field(pytree_node=False, default=None)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.function is None:
             surface(self.name)  # Fails early, listing the known names.
         if len(self.start) != 2:
@@ -159,7 +159,9 @@ class Surface:
         del key, instance
         return jnp.asarray(self.start, jnp.float32)
 
-    def loss(self, params: jax.Array, instance: tuple = (), key: jax.Array | None = None):
+    def loss(
+        self, params: jax.Array, instance: tuple = (), key: jax.Array | None = None
+    ) -> jax.Array:
         del instance, key
         return self.f(params)
 
@@ -173,8 +175,8 @@ class SurfaceConfig(TaskConfig):
     name: str = "simple_quad"
     start: tuple[float, float] = (-2.8, -2.5)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         surface(self.name)
 
     def build(self) -> Surface:
-        return Surface(name=self.name, start=tuple(self.start))
+        return Surface(name=self.name, start=cast(tuple[float, float], tuple(self.start)))

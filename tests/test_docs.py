@@ -1,0 +1,115 @@
+"""The documentation site's sources: every page in the navigation, the API reference covering the
+public modules, the concept pages' code running (their ``pycon`` blocks are doctests), and the
+examples' recorded outputs matching the examples' code.
+
+``mkdocs build --strict`` (CI, with the docs extra) checks links, anchors and references; these
+tests need nothing beyond the dev extra.
+"""
+
+import doctest
+import importlib.util
+import re
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+
+
+def _hook(name: str):
+    spec = importlib.util.spec_from_file_location(f"docs_{name}", DOCS / "hooks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # a dataclass looks its module up
+    spec.loader.exec_module(module)
+    return module
+
+
+examples_hook = _hook("examples")
+api_hook = _hook("api")
+
+PUBLIC_MODULES = [
+    "l2l",
+    "l2l.optimizers",
+    "l2l.learned",
+    "l2l.hyper",
+    "l2l.tasks",
+    "l2l.unroll",
+    "l2l.evaluate",
+    "l2l.meta",
+    "l2l.data",
+]
+CONCEPT_PAGES = sorted((DOCS / "concepts").glob("*.md"))
+
+
+def nav_pages(node) -> list[str]:
+    if isinstance(node, str):
+        return [node]
+    if isinstance(node, list):
+        return [page for item in node for page in nav_pages(item)]
+    return [page for value in node.values() for page in nav_pages(value)]
+
+
+def test_every_page_is_in_the_navigation():
+    site = yaml.safe_load((ROOT / "mkdocs.yml").read_text())
+    nav = nav_pages(site["nav"])
+    assert len(nav) == len(set(nav)), "a page is in the navigation twice"
+    written = {str(p.relative_to(DOCS)) for p in DOCS.rglob("*.md") if "hooks" not in p.parts}
+    generated = {f"examples/{name}.md" for name in examples_hook.example_names()}
+    assert set(nav) == written | generated
+
+
+def test_the_api_reference_covers_the_public_modules():
+    pages = "".join(p.read_text() for p in DOCS.glob("api/*.md"))
+    documented = re.findall(r"^::: ([\w.]+)$", pages, flags=re.M)
+    assert set(PUBLIC_MODULES) <= set(documented)
+
+
+def test_the_api_pages_document_names_shadowed_by_a_module():
+    """griffe lists the module where a package exports a function of the module's name; the hook
+    adds those functions' entries (and the build checks that every public name has one)."""
+    pages = "".join(p.read_text() for p in DOCS.glob("api/*.md"))
+    entries = api_hook.shadowed_entries(pages)
+    assert "l2l.optimizers.momentum.momentum" in entries  # (also stack, mlp_optimizer, ... today)
+    assert all(path.split(".")[-1] == path.split(".")[-2] for path in entries)
+    assert api_hook.public_names("l2l.optimizers")["adam"] == "l2l.optimizers.adam"
+
+
+@pytest.mark.parametrize("name", examples_hook.example_names())
+def test_example_pages_show_the_outputs_of_the_current_code(name):
+    """The recorded outputs were made by the code the page shows (re-record: the hook's script)."""
+    assert examples_hook.stale_cells(name) == []
+    page = examples_hook.page(name)
+    cells = examples_hook.cells((ROOT / "examples" / f"{name}.py").read_text())
+    assert page.count("```python\n") == sum(c.kind == "code" for c in cells)
+
+
+def test_example_cells():
+    text = "# %% [markdown]\n# # Title\n#\n# Text.\n\n# %%\nx = 1\n\n# %%\nprint(x)\n"
+    assert examples_hook.cells(text) == [
+        examples_hook.Cell("markdown", "# Title\n\nText."),
+        examples_hook.Cell("code", "x = 1"),
+        examples_hook.Cell("code", "print(x)"),
+    ]
+
+
+@pytest.mark.parametrize("page", CONCEPT_PAGES, ids=lambda p: p.stem)
+def test_concept_page_code_runs(page):
+    """Its ``python`` blocks run and its ``pycon`` blocks are doctests, in order, one namespace."""
+    namespace: dict = {"__name__": "__page__"}
+    parser = doctest.DocTestParser()
+    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
+    report: list[str] = []
+    blocks = re.findall(r"^```(\w*)\n(.*?)^```$", page.read_text(), flags=re.S | re.M)
+    for number, (language, code) in enumerate(blocks):
+        if language == "python":
+            exec(compile(code, f"{page.name}, block {number}", "exec"), namespace)
+        elif language == "pycon":
+            test = parser.get_doctest(code, namespace, f"{page.name}, block {number}", None, 0)
+            runner.run(test, out=report.append, clear_globs=False)
+            namespace.update(test.globs)  # a doctest runs in a copy of the namespace
+    results = runner.summarize(verbose=False)
+    assert results.failed == 0, "".join(report)
+    assert results.attempted >= 2, f"{page.name} checks nothing it prints"
