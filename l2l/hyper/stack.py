@@ -74,97 +74,32 @@ References:
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import optax
 
+from l2l.hyper import guard as guard_lib
 from l2l.hyper import reparam as reparam_lib
+from l2l.hyper._trees import (
+    all_finite,
+    contract,
+    float_dtype,
+    float_leaves,
+    like,
+    norm,
+    pack,
+    select,
+    stacked_norms,
+    stacked_zeros,
+    unpack,
+)
 from l2l.hyper.levels import Level
+from l2l.hyper.state import HyperState, LevelState
 from l2l.optimizers._hyperparams import is_schedule
 
 MODES = ("forward", "reverse", "run")
-
-
-class LevelState(NamedTuple):
-    """State of one level of a stack."""
-
-    hyperparams: dict[str, jax.Array]  # h: every hyperparameter of the rule, now (float scalars;
-    #   a fixed schedule as its value at the last update), by optax's names.
-    raw: dict[str, jax.Array]  # phi: the learned ones as the level above steps them, h = T(phi).
-    hypergradient: dict[str, jax.Array]  # d f / d phi: through the last update (modes 'forward',
-    #   'reverse'), through the whole run (mode 'run', level 0); 0 before there is one.
-    rule_state: optax.OptState  # the rule's state over this level's parameters (level i > 0: the
-    #   learned phi of level i - 1 packed into one vector, in the order of its learned names).
-    tangent: optax.Updates  # forward modes: d step / d phi of the last update (mode 'run', level
-    #   0: d theta / d phi), every leaf with a leading axis of k learned values; () otherwise.
-    state_tangent: tuple  # mode 'run', level 0: d rule_state / d phi for its float leaves, each
-    #   with a leading axis of k; () otherwise.
-    previous_rule_state: optax.OptState  # mode 'reverse': rule_state before the last update.
-    previous_grad: optax.Updates  # mode 'reverse': the gradient of the last update.
-    grad_norm: jax.Array  # ||g|| of the last update (the divergence guard's reference).
-    growth: jax.Array  # ||g_t|| / ||g_{t-1}|| at the last update (1 before there are two).
-    count: jax.Array  # updates this level has made, int32.
-    skipped: jax.Array  # steps whose hypergradient or stepped phi was not finite (phi kept), int32.
-    guarded: jax.Array  # level 0: steps on which the divergence guard cut the step size, int32.
-
-
-class HyperState(NamedTuple):
-    """State of ``stack``."""
-
-    levels: tuple[LevelState, ...]  # levels[0] updates the optimizee; levels[-1] learns nothing.
-
-
-def _float_dtype():
-    return jax.dtypes.canonicalize_dtype(jnp.float64)  # float32 unless x64 is enabled.
-
-
-def _like(tree: Any, reference: Any) -> Any:
-    """``tree`` in ``reference``'s dtypes (so the state keeps its types under ``lax.scan``)."""
-    return jax.tree.map(lambda x, r: jnp.asarray(x, r.dtype), tree, reference)
-
-
-def _select(pred: jax.Array, on_true: Any, on_false: Any) -> Any:
-    return jax.tree.map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
-
-
-def _all_finite(tree: Any) -> jax.Array:
-    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]
-    return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
-
-
-def _pack(values: dict[str, jax.Array], names: tuple[str, ...]) -> jax.Array:
-    """The learned values of a level as one vector: the level above acts on one leaf, not k."""
-    return jnp.stack([values[name] for name in names])
-
-
-def _unpack(vector: jax.Array, names: tuple[str, ...]) -> dict[str, jax.Array]:
-    return {name: vector[k] for k, name in enumerate(names)}
-
-
-def _norm(tree: Any) -> jax.Array:
-    """The Euclidean norm of a pytree, in float32 or wider."""
-    squares = [jnp.sum(jnp.square(jnp.asarray(x, _float_dtype()))) for x in jax.tree.leaves(tree)]
-    return jnp.sqrt(sum(squares)) if squares else jnp.zeros([], _float_dtype())
-
-
-def _contract(grads: Any, tangent: Any) -> jax.Array:
-    """``(g . tangent[j])_j``: the inner products of ``grads`` with each of k stacked tangents."""
-    dots = [
-        jnp.tensordot(jnp.asarray(t, _float_dtype()), jnp.asarray(g, _float_dtype()), g.ndim)
-        for g, t in zip(jax.tree.leaves(grads), jax.tree.leaves(tangent), strict=True)
-    ]
-    return sum(dots)
-
-
-def _stacked_norms(tangent: Any) -> jax.Array:
-    """``(||tangent[j]||)_j`` of k stacked tangents."""
-    squares = [
-        jnp.sum(jnp.square(jnp.asarray(t, _float_dtype())).reshape(t.shape[0], -1), axis=1)
-        for t in jax.tree.leaves(tangent)
-    ]
-    return jnp.sqrt(sum(squares))
 
 
 def _normalized(hypergrad: jax.Array, grad_norm: jax.Array, tangent_norms: jax.Array) -> jax.Array:
@@ -309,7 +244,7 @@ def stack(
     def readable(values: dict[str, Any], count: jax.Array) -> dict[str, jax.Array]:
         """The values as float scalars; a (fixed) schedule as its value at the level's step."""
         return {
-            k: jnp.asarray(v(count) if is_schedule(v) else v, _float_dtype())
+            k: jnp.asarray(v(count) if is_schedule(v) else v, float_dtype())
             for k, v in values.items()
         }
 
@@ -321,12 +256,6 @@ def stack(
             "run" if mode == "run" and i == 0 else ("reverse" if mode == "reverse" else "forward")
         )
 
-    def stacked_zeros(tree: Any, k: int) -> Any:
-        return jax.tree.map(lambda x: jnp.zeros((k, *jnp.shape(x)), jnp.result_type(x)), tree)
-
-    def float_leaves(tree: Any) -> list:
-        return [x for x in jax.tree.leaves(tree) if jnp.issubdtype(jnp.result_type(x), jnp.inexact)]
-
     def init_fn(params):
         states = []
         level_params = params
@@ -334,7 +263,7 @@ def stack(
             names, kept = learned[i], level_mode(i)
             raw = {
                 name: jnp.asarray(
-                    lvl.parameterization(name).inverse(lvl.hyperparams[name]), _float_dtype()
+                    lvl.parameterization(name).inverse(lvl.hyperparams[name]), float_dtype()
                 )
                 for name in names
             }
@@ -360,21 +289,21 @@ def stack(
                     previous_grad=(
                         optax.tree.zeros_like(level_params) if kept == "reverse" else ()
                     ),
-                    grad_norm=jnp.zeros([], _float_dtype()),
-                    growth=jnp.ones([], _float_dtype()),
+                    grad_norm=jnp.zeros([], float_dtype()),
+                    growth=jnp.ones([], float_dtype()),
                     count=jnp.zeros([], jnp.int32),
                     skipped=jnp.zeros([], jnp.int32),
                     guarded=jnp.zeros([], jnp.int32),
                 )
             )
-            level_params = _pack(raw, names) if names else None
+            level_params = pack(raw, names) if names else None
         return HyperState(levels=tuple(states))
 
     def step_fn(i: int, grads, rule_state, params):
         """Level i's update as a function of its packed learned values."""
 
         def update(raw_vector):
-            values = rule_values(i, _unpack(raw_vector, learned[i]))
+            values = rule_values(i, unpack(raw_vector, learned[i]))
             return levels[i].rule(values).update(grads, rule_state, params)
 
         return update
@@ -387,13 +316,13 @@ def stack(
             lambda e: jax.jvp(update, (raw_vector,), (e,), has_aux=True),
             out_axes=(None, 0, None),
         )(basis)
-        return step, new_state, _like(tangent, step)
+        return step, new_state, like(tangent, step)
 
     def reverse_hypergradient(i: int, state: LevelState, grads) -> tuple[jax.Array, jax.Array]:
         """d f / d phi through level i's previous update (a vjp with cotangent ``grads``), and the
         norms of that update's tangents (a jvp, only where the level above reads cosines)."""
         update = step_fn(i, state.previous_grad, state.previous_rule_state, None)
-        raw_vector = _pack(state.raw, learned[i])
+        raw_vector = pack(state.raw, learned[i])
         step, vjp, _ = jax.vjp(update, raw_vector, has_aux=True)
         (result,) = vjp(jax.tree.map(lambda g, s: jnp.asarray(g, s.dtype), grads, step))
         norms = jnp.ones_like(result)
@@ -401,7 +330,7 @@ def stack(
             _, _, tangent = with_tangent(
                 i, raw_vector, state.previous_grad, state.previous_rule_state, None
             )
-            norms = _stacked_norms(tangent)
+            norms = stacked_norms(tangent)
         return result, norms
 
     def run_step(state: LevelState, raw_vector, grads, params, grad_fn):
@@ -413,7 +342,7 @@ def stack(
         def update(phi, g, floats):
             it = iter(floats)
             merged = [next(it) if f else x for x, f in zip(leaves, is_float, strict=True)]
-            values = rule_values(0, _unpack(phi, learned[0]))
+            values = rule_values(0, unpack(phi, learned[0]))
             step, new_state = (
                 levels[0].rule(values).update(g, jax.tree.unflatten(treedef, merged), params)
             )
@@ -423,12 +352,12 @@ def stack(
 
         # Tangents that overflowed (a diverging start) restart from zero instead of poisoning every
         # later hypergradient: the run's derivative is then counted from this step on.
-        alive = _all_finite((state.tangent, state.state_tangent))
+        alive = all_finite((state.tangent, state.state_tangent))
         z = jax.tree.map(
             lambda t: jnp.where(alive, discount * t, 0.0).astype(t.dtype), state.tangent
         )
         s = [jnp.where(alive, discount * t, 0.0).astype(t.dtype) for t in state.state_tangent]
-        hz = jax.vmap(lambda zj: _like(jax.jvp(grad_fn, (params,), (zj,))[1], grads))(z)
+        hz = jax.vmap(lambda zj: like(jax.jvp(grad_fn, (params,), (zj,))[1], grads))(z)
         basis = jnp.eye(raw_vector.shape[0], dtype=raw_vector.dtype)
         floats = [x for x, f in zip(leaves, is_float, strict=True) if f]
         (step, _), (dstep, dfloats), new_state = jax.vmap(
@@ -438,25 +367,7 @@ def stack(
             out_axes=((None, None), (0, 0), None),
         )(basis, hz, s)
         new_tangent = jax.tree.map(lambda zj, dj: zj + dj.astype(zj.dtype), z, dstep)
-        return step, new_state, new_tangent, tuple(_like(dfloats, list(state.state_tangent)))
-
-    def growth_of(state: LevelState, grads_norm: jax.Array) -> jax.Array:
-        """||g_t|| / ||g_{t-1}||, 1 before the second update."""
-        ratio = grads_norm / jnp.where(state.grad_norm > 0, state.grad_norm, 1.0)
-        return jnp.where((state.count > 0) & jnp.isfinite(ratio), ratio, 1.0)
-
-    def guard_cut(state: LevelState, raw: dict, growth: jax.Array) -> tuple:
-        """Level 0's learned step size divided by the gradient's growth ratio, when the gradient
-        norm has grown by more than ``guard`` on two updates in a row (a divergence, not a noisy
-        minibatch)."""
-        name = learned[0][guarded_index]
-        fire = (growth > guard) & (state.growth > guard)
-        reparam = levels[0].parameterization(name)
-        cut = reparam_lib.project(
-            reparam,
-            jnp.asarray(reparam.inverse(reparam.forward(raw[name]) / growth), raw[name].dtype),
-        )
-        return {**raw, name: jnp.where(fire, cut, raw[name])}, fire
+        return step, new_state, new_tangent, tuple(like(dfloats, list(state.state_tangent)))
 
     def update_level(i: int, grads, states: tuple[LevelState, ...], params, grad_fn):
         """Level i steps its parameters with ``grads``; returns the step and states i..top."""
@@ -464,23 +375,23 @@ def stack(
         names, kept = learned[i], level_mode(i)
         raw, hypergrad, upper = state.raw, state.hypergradient, ()
         skipped, guarded = state.skipped, state.guarded
-        grads_norm = _norm(grads)
-        growth = growth_of(state, grads_norm)
+        grads_norm = norm(grads)
+        growth = guard_lib.growth(grads_norm, state.grad_norm, state.count)
         if names:
             available = state.count > 0  # No hypergradient before this level's first update.
             if kept == "reverse":
                 packed_hypergrad, norms = reverse_hypergradient(i, state, grads)
             else:
-                packed_hypergrad = _contract(grads, state.tangent)
-                norms = _stacked_norms(state.tangent) if any(normalized[i]) else None
+                packed_hypergrad = contract(grads, state.tangent)
+                norms = stacked_norms(state.tangent) if any(normalized[i]) else None
             passed_up = packed_hypergrad
             if any(normalized[i]):
                 cosines = _normalized(packed_hypergrad, grads_norm, norms)
                 mask = jnp.asarray(normalized[i])
                 passed_up = jnp.where(mask, cosines, packed_hypergrad)
-            raw_vector = _pack(state.raw, names)
+            raw_vector = pack(state.raw, names)
             raw_step, new_upper = update_level(i + 1, passed_up, states, raw_vector, None)
-            raw_step = _unpack(raw_step, names)
+            raw_step = unpack(raw_step, names)
             stepped = {
                 name: reparam_lib.project(
                     levels[i].parameterization(name),
@@ -488,24 +399,27 @@ def stack(
                 )
                 for name in names
             }
-            finite = jnp.all(jnp.isfinite(packed_hypergrad)) & _all_finite(stepped)
+            finite = jnp.all(jnp.isfinite(packed_hypergrad)) & all_finite(stepped)
             take = available & finite
             if i == 0 and guarded_index is not None:
-                stepped, fire = guard_cut(state, stepped, growth)
+                name = names[guarded_index]
+                stepped[name], fire = guard_lib.cut_step_size(
+                    stepped[name], levels[0].parameterization(name), growth, state.growth, guard
+                )
                 guarded = guarded + (take & fire).astype(jnp.int32)
-            raw = _select(take, stepped, state.raw)
-            upper = _select(take, new_upper, states[i + 1 :])
+            raw = select(take, stepped, state.raw)
+            upper = select(take, new_upper, states[i + 1 :])
             skipped = state.skipped + (available & ~finite).astype(jnp.int32)
-            hypergrad = _select(available, _unpack(packed_hypergrad, names), state.hypergradient)
+            hypergrad = select(available, unpack(packed_hypergrad, names), state.hypergradient)
         values = rule_values(i, raw)
         tangent, state_tangent = state.tangent, state.state_tangent
         if kept == "forward":
             step, rule_state, tangent = with_tangent(
-                i, _pack(raw, names), grads, state.rule_state, params
+                i, pack(raw, names), grads, state.rule_state, params
             )
         elif kept == "run":
             step, rule_state, tangent, state_tangent = run_step(
-                state, _pack(raw, names), grads, params, grad_fn
+                state, pack(raw, names), grads, params, grad_fn
             )
         else:
             step, rule_state = levels[i].rule(values).update(grads, state.rule_state, params)
@@ -517,7 +431,7 @@ def stack(
             tangent=tangent,
             state_tangent=state_tangent,
             previous_rule_state=state.rule_state if kept == "reverse" else (),
-            previous_grad=_like(grads, state.previous_grad) if kept == "reverse" else (),
+            previous_grad=like(grads, state.previous_grad) if kept == "reverse" else (),
             grad_norm=grads_norm.astype(state.grad_norm.dtype),
             growth=growth.astype(state.growth.dtype),
             count=optax.safe_int32_increment(state.count),
@@ -544,40 +458,3 @@ def stack(
         return step, HyperState(levels=tuple(new_levels))
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
-
-
-def guarded(opt_state: Any) -> jax.Array:
-    """How many times the divergence guard cut level 0's step size."""
-    return find_state(opt_state).levels[0].guarded
-
-
-def find_state(opt_state: Any) -> HyperState:
-    """The ``HyperState`` in ``opt_state`` (a stack's own state, or e.g. an ``optax.chain``'s).
-
-    Raises:
-      ValueError: ``opt_state`` holds no stack, or more than one.
-    """
-    found = [
-        node
-        for node in jax.tree.leaves(opt_state, is_leaf=lambda x: isinstance(x, HyperState))
-        if isinstance(node, HyperState)
-    ]
-    if len(found) != 1:
-        raise ValueError(
-            f"Expected exactly one hyperoptimizer stack in this optimizer state, found "
-            f"{len(found)}; pass the state of the stack itself."
-        )
-    return found[0]
-
-
-def hyperparams(opt_state: Any) -> tuple[dict[str, jax.Array], ...]:
-    """The current hyperparameters of every level, bottom first, by optax's names
-    (``{'learning_rate': ..., 'b1': ...}``): those of the last update (of the first, before any).
-
-    A fixed schedule reads as its value at that update."""
-    return tuple(level.hyperparams for level in find_state(opt_state).levels)
-
-
-def skipped(opt_state: Any) -> tuple[jax.Array, ...]:
-    """Per level, how many hyper-steps were skipped because a hypergradient was not finite."""
-    return tuple(level.skipped for level in find_state(opt_state).levels)
