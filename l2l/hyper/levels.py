@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -32,6 +32,7 @@ import optax
 
 from l2l import optimizers
 from l2l.hyper import reparam as reparam_lib
+from l2l.hyper._trees import unpack
 from l2l.optimizers._hyperparams import (
     accepts_old_names,
     is_schedule,
@@ -210,6 +211,26 @@ class Level:
     def rule(self, values: Mapping[str, Any]) -> optax.GradientTransformationExtraArgs:
         """The update rule with hyperparameters ``values`` (Python numbers or JAX scalars)."""
         return optimizers.make(self.optimizer, **values)
+
+    def values(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        r"""Every hyperparameter of the rule: the fixed ones as given, each learned one
+        :math:`h = T(\phi)` from its raw value in ``raw`` (name -> :math:`\phi`)."""
+        values = dict(self.hyperparams)
+        for name, phi in raw.items():
+            values[name] = self.parameterization(name).forward(phi)
+        return values
+
+    def raw_update(self, names: tuple[str, ...]) -> Callable:
+        """This level's update as a function of the raw values of its learned hyperparameters
+        ``names``, packed in one vector (in that order): ``(phi, grads, rule_state, params) ->
+        (step, new rule state)``, what a hypergradient mode (``l2l.hyper.modes``) differentiates.
+        """
+
+        def update(phi, grads, rule_state, params):
+            values = self.values(unpack(phi, names))
+            return self.rule(values).update(grads, rule_state, params)
+
+        return update
 
 
 def _renamed_learn_and_reparam(
