@@ -346,7 +346,9 @@ def adam(
     reparam: str | Mapping[str, str] = "auto",
     normalize: bool | None = None,
 ) -> Level:
-    r"""Adam (``l2l.optimizers.adam``); learned by default: ``('learning_rate', 'b1', 'b2')``.
+    r"""Adam (``l2l.optimizers.adam``); learned by default: ``('learning_rate',)`` (see
+    ``DEFAULT_LEARNED``). Chandra et al.'s Adam learns its betas too:
+    ``learn=('learning_rate', 'b1', 'b2')``.
 
     ``eps_root`` defaults to 1e-16, not 0: a coordinate whose gradient is always 0 (a border pixel
     of MNIST) has :math:`\hat v_t = 0`, where :math:`\sqrt{\cdot}` has an infinite slope and the
@@ -395,7 +397,9 @@ def rmsprop(
     reparam: str | Mapping[str, str] = "auto",
     normalize: bool | None = None,
 ) -> Level:
-    """RMSProp (``l2l.optimizers.rmsprop``); learned by default: ``('learning_rate', 'decay')``.
+    """RMSProp (``l2l.optimizers.rmsprop``); learned by default: ``('learning_rate',)`` (see
+    ``DEFAULT_LEARNED``). Chandra et al.'s RMSProp learns its decay too:
+    ``learn=('learning_rate', 'decay')``.
 
     References:
       Tieleman & Hinton, *Lecture 6.5 - RMSProp*, 2012.

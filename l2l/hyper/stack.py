@@ -176,8 +176,8 @@ def stack(
 ) -> optax.GradientTransformationExtraArgs:
     r"""A hyperoptimizer: each level learns the hyperparameters of the level below it.
 
-    ``stack(adam(1e-3), sgd())`` is Adam on the optimizee, whose step size and betas are learned by
-    SGD; ``stack(adam(1e-3), adam(), sgd())`` puts Adam on Adam's hyperparameters too, and
+    ``stack(adam(1e-3), sgd())`` is Adam on the optimizee, whose step size SGD learns;
+    ``stack(adam(1e-3), adam(), sgd())`` learns it with Adam, whose own step size SGD learns; and
     ``stack(adam(1e-3))`` is plain Adam. See the module docstring for the update rule and the
     default scale-free rule, ``l2l.hyper.modes`` for the modes and ``l2l.hyper.guard`` for the
     divergence guard.
