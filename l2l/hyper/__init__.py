@@ -32,16 +32,8 @@ from l2l.hyper.levels import (
     sgd,
 )
 from l2l.hyper.reparam import DEFAULT_REPARAMETERIZATION, REPARAMETERIZATIONS, Reparameterization
-from l2l.hyper.stack import (
-    MODES,
-    HyperState,
-    LevelState,
-    find_state,
-    guarded,
-    hyperparams,
-    skipped,
-    stack,
-)
+from l2l.hyper.stack import MODES, stack
+from l2l.hyper.state import HyperState, LevelState, find_state, guarded, hyperparams, skipped
 
 __all__ = [
     "DEFAULT_LEARNED",

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -32,6 +32,7 @@ import optax
 
 from l2l import optimizers
 from l2l.hyper import reparam as reparam_lib
+from l2l.hyper._trees import unpack
 from l2l.optimizers._hyperparams import (
     accepts_old_names,
     is_schedule,
@@ -211,6 +212,26 @@ class Level:
         """The update rule with hyperparameters ``values`` (Python numbers or JAX scalars)."""
         return optimizers.make(self.optimizer, **values)
 
+    def values(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        r"""Every hyperparameter of the rule: the fixed ones as given, each learned one
+        :math:`h = T(\phi)` from its raw value in ``raw`` (name -> :math:`\phi`)."""
+        values = dict(self.hyperparams)
+        for name, phi in raw.items():
+            values[name] = self.parameterization(name).forward(phi)
+        return values
+
+    def raw_update(self, names: tuple[str, ...]) -> Callable:
+        """This level's update as a function of the raw values of its learned hyperparameters
+        ``names``, packed in one vector (in that order): ``(phi, grads, rule_state, params) ->
+        (step, new rule state)``, what a hypergradient mode (``l2l.hyper.modes``) differentiates.
+        """
+
+        def update(phi, grads, rule_state, params):
+            values = self.values(unpack(phi, names))
+            return self.rule(values).update(grads, rule_state, params)
+
+        return update
+
 
 def _renamed_learn_and_reparam(
     learn: Sequence[str] | Mapping[str, str] | None,
@@ -325,7 +346,9 @@ def adam(
     reparam: str | Mapping[str, str] = "auto",
     normalize: bool | None = None,
 ) -> Level:
-    r"""Adam (``l2l.optimizers.adam``); learned by default: ``('learning_rate', 'b1', 'b2')``.
+    r"""Adam (``l2l.optimizers.adam``); learned by default: ``('learning_rate',)`` (see
+    ``DEFAULT_LEARNED``). Chandra et al.'s Adam learns its betas too:
+    ``learn=('learning_rate', 'b1', 'b2')``.
 
     ``eps_root`` defaults to 1e-16, not 0: a coordinate whose gradient is always 0 (a border pixel
     of MNIST) has :math:`\hat v_t = 0`, where :math:`\sqrt{\cdot}` has an infinite slope and the
@@ -374,7 +397,9 @@ def rmsprop(
     reparam: str | Mapping[str, str] = "auto",
     normalize: bool | None = None,
 ) -> Level:
-    """RMSProp (``l2l.optimizers.rmsprop``); learned by default: ``('learning_rate', 'decay')``.
+    """RMSProp (``l2l.optimizers.rmsprop``); learned by default: ``('learning_rate',)`` (see
+    ``DEFAULT_LEARNED``). Chandra et al.'s RMSProp learns its decay too:
+    ``learn=('learning_rate', 'decay')``.
 
     References:
       Tieleman & Hinton, *Lecture 6.5 - RMSProp*, 2012.

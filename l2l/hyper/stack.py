@@ -7,69 +7,41 @@ family and hyperparameters :math:`h` (step size, momentum, betas, ...):
   \theta_t = \theta_{t-1} + u(g_{t-1}, s_{t-2};\, h_{t-1}), \qquad g_{t-1} = \nabla f(\theta_{t-1}).
 
 At step :math:`t` the gradient :math:`g_t = \nabla f(\theta_t)` also gives the *hypergradient*,
-the derivative of :math:`f(\theta_t)` with respect to the hyperparameters through the last update
-only (weights, gradients and the rule's state treated as constants, :math:`h` not):
-
-.. math::
-  \frac{\partial f(\theta_t)}{\partial h_{t-1}}
-    = g_t \cdot \frac{\partial u(g_{t-1}, s_{t-2};\, h)}{\partial h}\Big|_{h = h_{t-1}},
-
-computed in forward mode by default: each update is made together with its tangent
-:math:`J_{t-1} = \partial u / \partial \phi` (one ``jax.jvp`` carrying all k tangents at once,
-fused with the update), kept in the state, and the next gradient's inner product with it is the
-hypergradient, :math:`g_t \cdot J_{t-1}` (``mode='reverse'`` gets the same numbers from a
-``jax.vjp`` of the previous update re-run at the previous inputs). For SGD it is Baydin's
-:math:`-\alpha\, g_t \cdot g_{t-1}` per unit of :math:`\log\alpha`. Level 1, itself an optimizer
-of the same kind, takes one step on :math:`\phi` with that gradient; then level 0 steps
+the derivative of :math:`f(\theta_t)` with respect to the hyperparameters. How it is computed is
+the stack's ``mode`` (``l2l.hyper.modes``): through the last update only, by forward mode
+(``'forward'``, the default) or by reverse mode (``'reverse'``, the same numbers); or through the
+whole run, discounted (``'run'``). For SGD the one-step hypergradient is Baydin's
+:math:`-\alpha\, g_t \cdot g_{t-1}` per unit of :math:`\log\alpha`. Level 1, itself an optimizer of
+the same kind, takes one step on :math:`\phi` with that gradient; then level 0 steps
 :math:`\theta` with the new :math:`h_t`. Level 1's own hyperparameters are learned the same way by
 level 2, and so on up; the last level's hyperparameters (a small step size :math:`\kappa`) stay
 fixed. Learned hyperparameters are stored in a parameterization :math:`h = T(\phi)` that keeps
 them in range (``l2l.hyper.reparam``), and the levels above step :math:`\phi`.
 
-**Whole-run forward mode** (``mode='run'``, a discount :math:`\mu \in [0, 1]`): level 0's weights
-and rule state carry their tangents :math:`Z_t = \partial\theta_t / \partial\phi`,
-:math:`S_t = \partial s_t / \partial\phi` through every step,
-
-.. math::
-  Z_{t+1} = \mu Z_t + \frac{\partial u}{\partial \phi}
-    + \frac{\partial u}{\partial g} H_t (\mu Z_t) + \frac{\partial u}{\partial s} (\mu S_t),
-
-(the gradient's tangent :math:`H_t Z` a Hessian-vector product, forward over reverse through
-``grad_fn``), and the hypergradient is :math:`g_t \cdot Z_t`: with :math:`\mu = 1` the exact
-derivative of :math:`f(\theta_t)` through the whole run (Franceschi et al.'s RTHO), with
-:math:`\mu = 0` the one-step hypergradient, in between a horizon of about
-:math:`1 / (1 - \mu)` steps (Donini et al.'s MARTHE).
-
 **The default rule is scale-free.** Step sizes are learned as :math:`\log\alpha` and decays as
 :math:`\mathrm{logit}\,\beta` (``reparam='auto'``), and the level above sees their hypergradients
 normalized, :math:`g_t \cdot J_j / (\lVert g_t \rVert \max_i \lVert J_i \rVert) \in [-1, 1]`
-(``Level.normalize``): for a step size alone the cosine between the gradient and the last step,
-so SGD above with step :math:`\kappa` multiplies :math:`\alpha` by at most :math:`e^{\pm\kappa}`
-per step whatever the scale of the loss or of :math:`\alpha` (Baydin et al.'s multiplicative
-rule). A level above another defaults to :math:`\kappa = 0.2`: from :math:`10^{-4}` times a good
-step size it climbs there in about 50 steps. Raw (the paper's) and square-root parameterizations
-get the plain hypergradient, so a top-level step size means what it means in the paper.
+(``Level.normalize``; :math:`J_j` the last update's tangent in :math:`\phi_j`): for a step size
+alone the cosine between the gradient and the last step, so SGD above with step :math:`\kappa`
+multiplies :math:`\alpha` by at most :math:`e^{\pm\kappa}` per step whatever the scale of the loss
+or of :math:`\alpha` (Baydin et al.'s multiplicative rule). A level above another defaults to
+:math:`\kappa = 0.2`: from :math:`10^{-4}` times a good step size it climbs there in about 50
+steps. Raw (the paper's) and square-root parameterizations get the plain hypergradient, so a
+top-level step size means what it means in the paper.
 
 Safeguards: a level has no hypergradient before its first update, so the levels above it wait; a
 hypergradient (or a stepped :math:`\phi`) that is not finite leaves :math:`\phi` and every level
 above unchanged for that step and is counted in ``LevelState.skipped``. A diverging trajectory is
-caught before it overflows (``guard``): when the optimizee's gradient norm grows by more than 2x
-on two updates in a row, level 0's learned step size is divided by the last growth ratio (for SGD
-on a quadratic the secant estimate of the step size that stops the growth), counted in
+caught before it overflows by the divergence guard (``l2l.hyper.guard``), counted in
 ``LevelState.guarded``.
 
-Cost per step, besides the optimizee's gradient: the forward mode evaluates each learning level's
-rule with k tangents (fused into one pass) and keeps them (k copies of the level's parameters);
-the reverse mode re-evaluates the previous update and its vector-Jacobian product and keeps the
-previous gradient and rule state; the whole-run mode adds k Hessian-vector products. Levels above
-the first act on a handful of scalars. ``python scripts/bench_hyper.py`` measures them.
+Cost per step, besides the optimizee's gradient: each mode's (see ``l2l.hyper.modes``); levels
+above the first act on a handful of scalars. ``python scripts/bench_hyper.py`` measures them.
 
 References:
   Chandra, Xie, Ragan-Kelley & Meijer, *Gradient Descent: The Ultimate Optimizer*, NeurIPS 2022;
   Baydin, Cornish, Martinez Rubio, Schmidt & Wood, *Online Learning Rate Adaptation with
-  Hypergradient Descent*, ICLR 2018; Franceschi, Donini, Frasconi & Pontil, *Forward and Reverse
-  Gradient-Based Hyperparameter Optimization*, ICML 2017; Donini, Franceschi, Pontil, Majumder &
-  Frasconi, *MARTHE: Scheduling the Learning Rate via Online Hypergradients*, IJCAI 2020.
+  Hypergradient Descent*, ICLR 2018.
 """
 
 from __future__ import annotations
@@ -80,99 +52,37 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from l2l.hyper import guard as guard_lib
 from l2l.hyper import reparam as reparam_lib
+from l2l.hyper._trees import all_finite, float_dtype, norm, pack, select, unpack
 from l2l.hyper.levels import Level
+from l2l.hyper.modes import HYPERGRADIENT_MODES, NOTHING, LevelUpdate, Memory, Mode
+from l2l.hyper.state import HyperState, LevelState
 from l2l.optimizers._hyperparams import is_schedule
 
-MODES = ("forward", "reverse", "run")
+MODES = tuple(HYPERGRADIENT_MODES)
 
 
-class LevelState(NamedTuple):
-    """State of one level of a stack."""
+class _Plan(NamedTuple):
+    """What a stack knows of one of its levels, fixed when the stack is built."""
 
-    hyperparams: dict[str, jax.Array]  # h: every hyperparameter of the rule, now (float scalars;
-    #   a fixed schedule as its value at the last update), by optax's names.
-    raw: dict[str, jax.Array]  # phi: the learned ones as the level above steps them, h = T(phi).
-    hypergradient: dict[str, jax.Array]  # d f / d phi: through the last update (modes 'forward',
-    #   'reverse'), through the whole run (mode 'run', level 0); 0 before there is one.
-    rule_state: optax.OptState  # the rule's state over this level's parameters (level i > 0: the
-    #   learned phi of level i - 1 packed into one vector, in the order of its learned names).
-    tangent: optax.Updates  # forward modes: d step / d phi of the last update (mode 'run', level
-    #   0: d theta / d phi), every leaf with a leading axis of k learned values; () otherwise.
-    state_tangent: tuple  # mode 'run', level 0: d rule_state / d phi for its float leaves, each
-    #   with a leading axis of k; () otherwise.
-    previous_rule_state: optax.OptState  # mode 'reverse': rule_state before the last update.
-    previous_grad: optax.Updates  # mode 'reverse': the gradient of the last update.
-    grad_norm: jax.Array  # ||g|| of the last update (the divergence guard's reference).
-    growth: jax.Array  # ||g_t|| / ||g_{t-1}|| at the last update (1 before there are two).
-    count: jax.Array  # updates this level has made, int32.
-    skipped: jax.Array  # steps whose hypergradient or stepped phi was not finite (phi kept), int32.
-    guarded: jax.Array  # level 0: steps on which the divergence guard cut the step size, int32.
+    level: Level  # with its learning rate placed (``Level.placed``).
+    learned: tuple[str, ...]  # its learned hyperparameters, in the order of the packed phi.
+    normalized: tuple[bool, ...]  # per learned one: whether the level above reads a cosine.
+    mode: Mode | None  # how its hypergradient is computed; None where it learns nothing.
+    update: LevelUpdate | None  # its update as a function of phi; None where it learns nothing.
 
 
-class HyperState(NamedTuple):
-    """State of ``stack``."""
-
-    levels: tuple[LevelState, ...]  # levels[0] updates the optimizee; levels[-1] learns nothing.
-
-
-def _float_dtype():
-    return jax.dtypes.canonicalize_dtype(jnp.float64)  # float32 unless x64 is enabled.
-
-
-def _like(tree: Any, reference: Any) -> Any:
-    """``tree`` in ``reference``'s dtypes (so the state keeps its types under ``lax.scan``)."""
-    return jax.tree.map(lambda x, r: jnp.asarray(x, r.dtype), tree, reference)
-
-
-def _select(pred: jax.Array, on_true: Any, on_false: Any) -> Any:
-    return jax.tree.map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
-
-
-def _all_finite(tree: Any) -> jax.Array:
-    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]
-    return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
-
-
-def _pack(values: dict[str, jax.Array], names: tuple[str, ...]) -> jax.Array:
-    """The learned values of a level as one vector: the level above acts on one leaf, not k."""
-    return jnp.stack([values[name] for name in names])
-
-
-def _unpack(vector: jax.Array, names: tuple[str, ...]) -> dict[str, jax.Array]:
-    return {name: vector[k] for k, name in enumerate(names)}
-
-
-def _norm(tree: Any) -> jax.Array:
-    """The Euclidean norm of a pytree, in float32 or wider."""
-    squares = [jnp.sum(jnp.square(jnp.asarray(x, _float_dtype()))) for x in jax.tree.leaves(tree)]
-    return jnp.sqrt(sum(squares)) if squares else jnp.zeros([], _float_dtype())
-
-
-def _contract(grads: Any, tangent: Any) -> jax.Array:
-    """``(g . tangent[j])_j``: the inner products of ``grads`` with each of k stacked tangents."""
-    dots = [
-        jnp.tensordot(jnp.asarray(t, _float_dtype()), jnp.asarray(g, _float_dtype()), g.ndim)
-        for g, t in zip(jax.tree.leaves(grads), jax.tree.leaves(tangent), strict=True)
-    ]
-    return sum(dots)
-
-
-def _stacked_norms(tangent: Any) -> jax.Array:
-    """``(||tangent[j]||)_j`` of k stacked tangents."""
-    squares = [
-        jnp.sum(jnp.square(jnp.asarray(t, _float_dtype())).reshape(t.shape[0], -1), axis=1)
-        for t in jax.tree.leaves(tangent)
-    ]
-    return jnp.sqrt(sum(squares))
-
-
-def _normalized(hypergrad: jax.Array, grad_norm: jax.Array, tangent_norms: jax.Array) -> jax.Array:
-    """``g . J_j / (||g|| max_i ||J_i||)`` in [-1, 1]: the cosine between the gradient and the
-    largest tangent, scaled for each other hyperparameter by how much less it moves the update; 0
-    where a norm is 0."""
-    scale = grad_norm * jnp.max(tangent_norms)
-    return jnp.where(scale > 0, hypergrad / jnp.where(scale > 0, scale, 1.0), 0.0)
+def _check_levels(levels: tuple) -> None:
+    if not levels:
+        raise ValueError("stack() needs at least one level, e.g. stack(sgd(0.01), sgd()).")
+    for i, lvl in enumerate(levels):
+        if not isinstance(lvl, Level):
+            raise TypeError(
+                f"stack(): argument {i} is {lvl!r}, not a Level. Build levels with "
+                "l2l.hyper.sgd / adam / adagrad / rmsprop / level (these know their "
+                "hyperparameters; a ready-made optax transform does not)."
+            )
 
 
 def _learned_per_level(levels: tuple[Level, ...]) -> tuple[tuple[str, ...], ...]:
@@ -197,24 +107,65 @@ def _learned_per_level(levels: tuple[Level, ...]) -> tuple[tuple[str, ...], ...]
 
 
 def _check_options(mode: str, discount: float, guard: float | None) -> None:
-    if mode not in MODES:
+    if mode not in HYPERGRADIENT_MODES:
         raise ValueError(
-            f"stack(mode={mode!r}): expected one of {', '.join(map(repr, MODES))} ('forward': "
-            "one-step hypergradients by forward mode, the default; 'reverse': the same numbers by "
-            "reverse mode; 'run': through the whole run, discounted by `discount`)."
+            f"stack(mode={mode!r}): expected one of {', '.join(map(repr, MODES))} (how "
+            "hypergradients are computed, 'forward' by default; the table in l2l.hyper.modes "
+            "says what each computes)."
         )
     if not 0.0 <= float(discount) <= 1.0:
         raise ValueError(f"stack(discount={discount!r}): the discount mu must lie in [0, 1].")
-    if mode != "run" and float(discount) != 1.0:
+    if float(discount) != 1.0 and not HYPERGRADIENT_MODES[mode](discount).discounted:
+        discounted = " or ".join(
+            f"mode={name!r}" for name, make in HYPERGRADIENT_MODES.items() if make(1.0).discounted
+        )
         raise ValueError(
-            f"stack(discount={discount!r}) discounts the whole-run tangents of mode='run'; this "
-            f"stack's mode is {mode!r}. Pass mode='run' with it, or leave discount out."
+            f"stack(discount={discount!r}) discounts the whole-run tangents of {discounted}; "
+            f"this stack's mode is {mode!r}. Pass {discounted} with it, or leave discount out."
         )
     if guard is not None and not float(guard) > 1.0:
         raise ValueError(
             f"stack(guard={guard!r}): the divergence guard's growth ratio must be > 1 "
             "(default 2.0), or None to turn the guard off."
         )
+
+
+def _plans(levels: tuple[Level, ...], mode: Mode) -> tuple[_Plan, ...]:
+    """Each level placed, what it learns, and its mode: ``mode`` at the bottom, ``mode.above()``
+    over it."""
+    levels = tuple(lvl.placed(upper=i > 0) for i, lvl in enumerate(levels))
+    plans = []
+    for i, (lvl, names) in enumerate(zip(levels, _learned_per_level(levels), strict=True)):
+        plans.append(
+            _Plan(
+                level=lvl,
+                learned=names,
+                normalized=tuple(lvl.normalized(name) for name in names),
+                mode=(mode if i == 0 else mode.above()) if names else None,
+                update=lvl.raw_update(names) if names else None,
+            )
+        )
+    return tuple(plans)
+
+
+def _cosines(hypergradient: jax.Array, grad_norm: jax.Array, norms: jax.Array) -> jax.Array:
+    """``g . J_j / (||g|| max_i ||J_i||)`` in [-1, 1]: the cosine between the gradient and the
+    largest tangent, scaled for each other hyperparameter by how much less it moves the update; 0
+    where a norm is 0."""
+    scale = grad_norm * jnp.max(norms)
+    return jnp.where(scale > 0, hypergradient / jnp.where(scale > 0, scale, 1.0), 0.0)
+
+
+def _readable(values: dict[str, Any], count: jax.Array) -> dict[str, jax.Array]:
+    """The values as float scalars; a (fixed) schedule as its value at the level's step."""
+    return {
+        k: jnp.asarray(v(count) if is_schedule(v) else v, float_dtype()) for k, v in values.items()
+    }
+
+
+def _memory(state: LevelState) -> Memory:
+    """What the level's mode kept, as the mode sees it."""
+    return Memory(*(getattr(state, field) for field in Memory._fields))
 
 
 def stack(
@@ -225,24 +176,25 @@ def stack(
 ) -> optax.GradientTransformationExtraArgs:
     r"""A hyperoptimizer: each level learns the hyperparameters of the level below it.
 
-    ``stack(adam(1e-3), sgd())`` is Adam on the optimizee, whose step size and betas are learned by
-    SGD; ``stack(adam(1e-3), adam(), sgd())`` puts Adam on Adam's hyperparameters too, and
-    ``stack(adam(1e-3))`` is plain Adam. See the module docstring for the update rule, the
-    default scale-free rule and the divergence guard.
+    ``stack(adam(1e-3), sgd())`` is Adam on the optimizee, whose step size SGD learns;
+    ``stack(adam(1e-3), adam(), sgd())`` learns it with Adam, whose own step size SGD learns; and
+    ``stack(adam(1e-3))`` is plain Adam. See the module docstring for the update rule and the
+    default scale-free rule, ``l2l.hyper.modes`` for the modes and ``l2l.hyper.guard`` for the
+    divergence guard.
 
     Args:
       *levels: ``Level`` s from the bottom (the optimizee's optimizer) to the top; every level but
         the top learns its ``learn`` hyperparameters (default: see ``DEFAULT_LEARNED``), the top
         level's hyperparameters are fixed.
-      mode: how hypergradients are computed. ``'forward'`` (default): each update is made together
-        with its tangent with respect to the learned hyperparameters (one ``jvp``, all k tangents
-        at once); the next gradient's inner product with that tangent is the one-step
-        hypergradient. ``'reverse'``: the same numbers by re-running the previous update and its
-        ``vjp``. ``'run'``: level 0's hypergradient is the derivative of :math:`f(\theta_t)`
-        through the whole run, the weights and the rule's state carrying their tangents
-        :math:`Z_t = \partial\theta_t/\partial\phi` forward, discounted by ``discount`` each step
-        (the levels above are one-step, forward); ``update`` then needs ``params`` and
-        ``grad_fn``.
+      mode: how hypergradients are computed (a name in ``MODES``). ``'forward'`` (default): each
+        update is made together with its tangent with respect to the learned hyperparameters (one
+        ``jvp``, all k tangents at once); the next gradient's inner product with that tangent is
+        the one-step hypergradient. ``'reverse'``: the same numbers by re-running the previous
+        update and its ``vjp``. ``'run'``: level 0's hypergradient is the derivative of
+        :math:`f(\theta_t)` through the whole run, the weights and the rule's state carrying
+        their tangents :math:`Z_t = \partial\theta_t/\partial\phi` forward, discounted by
+        ``discount`` each step (the levels above are one-step, forward); ``update`` then needs
+        ``params`` and ``grad_fn``.
       discount: mode ``'run'`` only: :math:`\mu \in [0, 1]`; 0 gives the one-step hypergradient
         (Baydin et al.), 1 the exact derivative through every step (Franceschi et al.'s RTHO).
       guard: the divergence guard's growth ratio (default 2.0), or ``None`` for no guard: when the
@@ -275,249 +227,121 @@ def stack(
       ICML 2017; Donini et al., *MARTHE: Scheduling the Learning Rate via Online
       Hypergradients*, IJCAI 2020.
     """
-    if not levels:
-        raise ValueError("stack() needs at least one level, e.g. stack(sgd(0.01), sgd()).")
-    for i, lvl in enumerate(levels):
-        if not isinstance(lvl, Level):
-            raise TypeError(
-                f"stack(): argument {i} is {lvl!r}, not a Level. Build levels with "
-                "l2l.hyper.sgd / adam / adagrad / rmsprop / level (these know their "
-                "hyperparameters; a ready-made optax transform does not)."
-            )
+    _check_levels(levels)
     _check_options(mode, discount, guard)
-    levels = tuple(lvl.placed(upper=i > 0) for i, lvl in enumerate(levels))
-    learned = _learned_per_level(levels)
-    normalized = tuple(
-        tuple(lvl.normalized(name) for name in names)
-        for lvl, names in zip(levels, learned, strict=True)
+    chosen = HYPERGRADIENT_MODES[mode](discount)
+    plans = _plans(levels, chosen)
+    guarded_name = (
+        "learning_rate" if guard is not None and "learning_rate" in plans[0].learned else None
     )
-    height = len(levels)
-    guarded_index = (
-        learned[0].index("learning_rate")
-        if guard is not None and "learning_rate" in learned[0]
-        else None
-    )
-
-    def rule_values(i: int, raw: dict[str, jax.Array]) -> dict[str, Any]:
-        """Level i's hyperparameters: the fixed ones as given, the learned ones T(phi)."""
-        lvl = levels[i]
-        values = dict(lvl.hyperparams)
-        for name in learned[i]:
-            values[name] = lvl.parameterization(name).forward(raw[name])
-        return values
-
-    def readable(values: dict[str, Any], count: jax.Array) -> dict[str, jax.Array]:
-        """The values as float scalars; a (fixed) schedule as its value at the level's step."""
-        return {
-            k: jnp.asarray(v(count) if is_schedule(v) else v, _float_dtype())
-            for k, v in values.items()
-        }
-
-    def level_mode(i: int) -> str:
-        """What level i keeps for its next hypergradient ('none' if it learns nothing)."""
-        if not learned[i]:
-            return "none"
-        return (
-            "run" if mode == "run" and i == 0 else ("reverse" if mode == "reverse" else "forward")
-        )
-
-    def stacked_zeros(tree: Any, k: int) -> Any:
-        return jax.tree.map(lambda x: jnp.zeros((k, *jnp.shape(x)), jnp.result_type(x)), tree)
-
-    def float_leaves(tree: Any) -> list:
-        return [x for x in jax.tree.leaves(tree) if jnp.issubdtype(jnp.result_type(x), jnp.inexact)]
 
     def init_fn(params):
         states = []
-        level_params = params
-        for i, lvl in enumerate(levels):
-            names, kept = learned[i], level_mode(i)
+        level_params = params  # What the level steps: the optimizee's, then phi of the level below.
+        for plan in plans:
+            lvl, names = plan.level, plan.learned
             raw = {
                 name: jnp.asarray(
-                    lvl.parameterization(name).inverse(lvl.hyperparams[name]), _float_dtype()
+                    lvl.parameterization(name).inverse(lvl.hyperparams[name]), float_dtype()
                 )
                 for name in names
             }
-            values = rule_values(i, raw)
+            values = lvl.values(raw)
             rule_state = lvl.rule(values).init(level_params)
+            phi = pack(raw, names) if names else None
+            memory = plan.mode.init(phi, level_params, rule_state) if names else NOTHING
             states.append(
                 LevelState(
-                    hyperparams=readable(values, jnp.zeros([], jnp.int32)),
+                    hyperparams=_readable(values, jnp.zeros([], jnp.int32)),
                     raw=raw,
                     hypergradient=jax.tree.map(jnp.zeros_like, raw),
                     rule_state=rule_state,
-                    tangent=(
-                        stacked_zeros(level_params, len(names))
-                        if kept in ("forward", "run")
-                        else ()
-                    ),
-                    state_tangent=(
-                        tuple(stacked_zeros(float_leaves(rule_state), len(names)))
-                        if kept == "run"
-                        else ()
-                    ),
-                    previous_rule_state=rule_state if kept == "reverse" else (),
-                    previous_grad=(
-                        optax.tree.zeros_like(level_params) if kept == "reverse" else ()
-                    ),
-                    grad_norm=jnp.zeros([], _float_dtype()),
-                    growth=jnp.ones([], _float_dtype()),
+                    **memory._asdict(),
+                    grad_norm=jnp.zeros([], float_dtype()),
+                    growth=jnp.ones([], float_dtype()),
                     count=jnp.zeros([], jnp.int32),
                     skipped=jnp.zeros([], jnp.int32),
                     guarded=jnp.zeros([], jnp.int32),
                 )
             )
-            level_params = _pack(raw, names) if names else None
+            level_params = phi
         return HyperState(levels=tuple(states))
 
-    def step_fn(i: int, grads, rule_state, params):
-        """Level i's update as a function of its packed learned values."""
+    def hyper_step(i: int, grads, grads_norm, growth, states: tuple[LevelState, ...]):
+        """Level i's hypergradient from ``grads``, with which level i + 1 steps level i's phi.
 
-        def update(raw_vector):
-            values = rule_values(i, _unpack(raw_vector, learned[i]))
-            return levels[i].rule(values).update(grads, rule_state, params)
-
-        return update
-
-    def with_tangent(i: int, raw_vector, grads, rule_state, params):
-        """(step, new rule state, d step / d phi): one jvp carrying all k tangents at once."""
-        update = step_fn(i, grads, rule_state, params)
-        basis = jnp.eye(raw_vector.shape[0], dtype=raw_vector.dtype)
-        step, tangent, new_state = jax.vmap(
-            lambda e: jax.jvp(update, (raw_vector,), (e,), has_aux=True),
-            out_axes=(None, 0, None),
-        )(basis)
-        return step, new_state, _like(tangent, step)
-
-    def reverse_hypergradient(i: int, state: LevelState, grads) -> tuple[jax.Array, jax.Array]:
-        """d f / d phi through level i's previous update (a vjp with cotangent ``grads``), and the
-        norms of that update's tangents (a jvp, only where the level above reads cosines)."""
-        update = step_fn(i, state.previous_grad, state.previous_rule_state, None)
-        raw_vector = _pack(state.raw, learned[i])
-        step, vjp, _ = jax.vjp(update, raw_vector, has_aux=True)
-        (result,) = vjp(jax.tree.map(lambda g, s: jnp.asarray(g, s.dtype), grads, step))
-        norms = jnp.ones_like(result)
-        if any(normalized[i]):
-            _, _, tangent = with_tangent(
-                i, raw_vector, state.previous_grad, state.previous_rule_state, None
-            )
-            norms = _stacked_norms(tangent)
-        return result, norms
-
-    def run_step(state: LevelState, raw_vector, grads, params, grad_fn):
-        """Mode 'run', level 0: the step, the new rule state and the discounted tangents
-        Z_{t+1} = mu Z_t + d step / d(phi, g, s) . (e, H mu Z_t, mu S_t), S_{t+1} likewise."""
-        leaves, treedef = jax.tree.flatten(state.rule_state)
-        is_float = [jnp.issubdtype(jnp.result_type(x), jnp.inexact) for x in leaves]
-
-        def update(phi, g, floats):
-            it = iter(floats)
-            merged = [next(it) if f else x for x, f in zip(leaves, is_float, strict=True)]
-            values = rule_values(0, _unpack(phi, learned[0]))
-            step, new_state = (
-                levels[0].rule(values).update(g, jax.tree.unflatten(treedef, merged), params)
-            )
-            new_leaves = jax.tree.leaves(new_state)
-            new_floats = [x for x, f in zip(new_leaves, is_float, strict=True) if f]
-            return (step, new_floats), new_state
-
-        # Tangents that overflowed (a diverging start) restart from zero instead of poisoning every
-        # later hypergradient: the run's derivative is then counted from this step on.
-        alive = _all_finite((state.tangent, state.state_tangent))
-        z = jax.tree.map(
-            lambda t: jnp.where(alive, discount * t, 0.0).astype(t.dtype), state.tangent
+        Returns level i's new raw values (kept where the hypergradient or the stepped phi is not
+        finite; level 0's step size cut by the guard where it fires), its hypergradient, the new
+        states of the levels above, and its ``skipped`` and ``guarded`` counts."""
+        plan, state = plans[i], states[i]
+        names, reads_cosines = plan.learned, any(plan.normalized)
+        available = state.count > 0  # No hypergradient before this level's first update.
+        phi = pack(state.raw, names)
+        hypergradient, norms = plan.mode.hypergradient(
+            plan.update, phi, _memory(state), grads, reads_cosines
         )
-        s = [jnp.where(alive, discount * t, 0.0).astype(t.dtype) for t in state.state_tangent]
-        hz = jax.vmap(lambda zj: _like(jax.jvp(grad_fn, (params,), (zj,))[1], grads))(z)
-        basis = jnp.eye(raw_vector.shape[0], dtype=raw_vector.dtype)
-        floats = [x for x, f in zip(leaves, is_float, strict=True) if f]
-        (step, _), (dstep, dfloats), new_state = jax.vmap(
-            lambda e, hzj, sj: jax.jvp(
-                update, (raw_vector, grads, floats), (e, hzj, sj), has_aux=True
-            ),
-            out_axes=((None, None), (0, 0), None),
-        )(basis, hz, s)
-        new_tangent = jax.tree.map(lambda zj, dj: zj + dj.astype(zj.dtype), z, dstep)
-        return step, new_state, new_tangent, tuple(_like(dfloats, list(state.state_tangent)))
-
-    def growth_of(state: LevelState, grads_norm: jax.Array) -> jax.Array:
-        """||g_t|| / ||g_{t-1}||, 1 before the second update."""
-        ratio = grads_norm / jnp.where(state.grad_norm > 0, state.grad_norm, 1.0)
-        return jnp.where((state.count > 0) & jnp.isfinite(ratio), ratio, 1.0)
-
-    def guard_cut(state: LevelState, raw: dict, growth: jax.Array) -> tuple:
-        """Level 0's learned step size divided by the gradient's growth ratio, when the gradient
-        norm has grown by more than ``guard`` on two updates in a row (a divergence, not a noisy
-        minibatch)."""
-        name = learned[0][guarded_index]
-        fire = (growth > guard) & (state.growth > guard)
-        reparam = levels[0].parameterization(name)
-        cut = reparam_lib.project(
-            reparam,
-            jnp.asarray(reparam.inverse(reparam.forward(raw[name]) / growth), raw[name].dtype),
-        )
-        return {**raw, name: jnp.where(fire, cut, raw[name])}, fire
+        passed_up = hypergradient
+        if reads_cosines:
+            cosines = _cosines(hypergradient, grads_norm, norms)
+            passed_up = jnp.where(jnp.asarray(plan.normalized), cosines, hypergradient)
+        raw_step, new_upper = update_level(i + 1, passed_up, states, phi, None)
+        raw_step = unpack(raw_step, names)
+        stepped = {
+            name: reparam_lib.project(
+                plan.level.parameterization(name),
+                (state.raw[name] + raw_step[name]).astype(state.raw[name].dtype),
+            )
+            for name in names
+        }
+        finite = jnp.all(jnp.isfinite(hypergradient)) & all_finite(stepped)
+        take = available & finite
+        guarded = state.guarded
+        if i == 0 and guarded_name is not None:
+            stepped[guarded_name], fire = guard_lib.cut_step_size(
+                stepped[guarded_name],
+                plan.level.parameterization(guarded_name),
+                growth,
+                state.growth,
+                guard,
+            )
+            guarded = guarded + (take & fire).astype(jnp.int32)
+        raw = select(take, stepped, state.raw)
+        upper = select(take, new_upper, states[i + 1 :])
+        skipped = state.skipped + (available & ~finite).astype(jnp.int32)
+        hypergradient = select(available, unpack(hypergradient, names), state.hypergradient)
+        return raw, hypergradient, upper, skipped, guarded
 
     def update_level(i: int, grads, states: tuple[LevelState, ...], params, grad_fn):
         """Level i steps its parameters with ``grads``; returns the step and states i..top."""
-        state = states[i]
-        names, kept = learned[i], level_mode(i)
-        raw, hypergrad, upper = state.raw, state.hypergradient, ()
+        plan, state = plans[i], states[i]
+        grads_norm = norm(grads)
+        growth = guard_lib.growth(grads_norm, state.grad_norm, state.count)
+        raw, hypergradient, upper = state.raw, state.hypergradient, ()
         skipped, guarded = state.skipped, state.guarded
-        grads_norm = _norm(grads)
-        growth = growth_of(state, grads_norm)
-        if names:
-            available = state.count > 0  # No hypergradient before this level's first update.
-            if kept == "reverse":
-                packed_hypergrad, norms = reverse_hypergradient(i, state, grads)
-            else:
-                packed_hypergrad = _contract(grads, state.tangent)
-                norms = _stacked_norms(state.tangent) if any(normalized[i]) else None
-            passed_up = packed_hypergrad
-            if any(normalized[i]):
-                cosines = _normalized(packed_hypergrad, grads_norm, norms)
-                mask = jnp.asarray(normalized[i])
-                passed_up = jnp.where(mask, cosines, packed_hypergrad)
-            raw_vector = _pack(state.raw, names)
-            raw_step, new_upper = update_level(i + 1, passed_up, states, raw_vector, None)
-            raw_step = _unpack(raw_step, names)
-            stepped = {
-                name: reparam_lib.project(
-                    levels[i].parameterization(name),
-                    (state.raw[name] + raw_step[name]).astype(state.raw[name].dtype),
-                )
-                for name in names
-            }
-            finite = jnp.all(jnp.isfinite(packed_hypergrad)) & _all_finite(stepped)
-            take = available & finite
-            if i == 0 and guarded_index is not None:
-                stepped, fire = guard_cut(state, stepped, growth)
-                guarded = guarded + (take & fire).astype(jnp.int32)
-            raw = _select(take, stepped, state.raw)
-            upper = _select(take, new_upper, states[i + 1 :])
-            skipped = state.skipped + (available & ~finite).astype(jnp.int32)
-            hypergrad = _select(available, _unpack(packed_hypergrad, names), state.hypergradient)
-        values = rule_values(i, raw)
-        tangent, state_tangent = state.tangent, state.state_tangent
-        if kept == "forward":
-            step, rule_state, tangent = with_tangent(
-                i, _pack(raw, names), grads, state.rule_state, params
+        if plan.learned:
+            raw, hypergradient, upper, skipped, guarded = hyper_step(
+                i, grads, grads_norm, growth, states
             )
-        elif kept == "run":
-            step, rule_state, tangent, state_tangent = run_step(
-                state, _pack(raw, names), grads, params, grad_fn
+        values = plan.level.values(raw)
+        if plan.learned:
+            step, rule_state, memory = plan.mode.step(
+                plan.update,
+                pack(raw, plan.learned),
+                grads,
+                state.rule_state,
+                params,
+                _memory(state),
+                grad_fn,
             )
         else:
-            step, rule_state = levels[i].rule(values).update(grads, state.rule_state, params)
+            step, rule_state = plan.level.rule(values).update(grads, state.rule_state, params)
+            memory = NOTHING
         new_state = LevelState(
-            hyperparams=readable(values, state.count),
+            hyperparams=_readable(values, state.count),
             raw=raw,
-            hypergradient=hypergrad,
+            hypergradient=hypergradient,
             rule_state=rule_state,
-            tangent=tangent,
-            state_tangent=state_tangent,
-            previous_rule_state=state.rule_state if kept == "reverse" else (),
-            previous_grad=_like(grads, state.previous_grad) if kept == "reverse" else (),
+            **memory._asdict(),
             grad_norm=grads_norm.astype(state.grad_norm.dtype),
             growth=growth.astype(state.growth.dtype),
             count=optax.safe_int32_increment(state.count),
@@ -528,56 +352,19 @@ def stack(
 
     def update_fn(updates, state, params=None, grad_fn=None, **extra_args):
         del extra_args
-        if not isinstance(state, HyperState) or len(state.levels) != height:
+        if not isinstance(state, HyperState) or len(state.levels) != len(plans):
             raise TypeError(
-                f"This stack of height {height} was given a state that it did not make "
+                f"This stack of height {len(plans)} was given a state that it did not make "
                 f"({type(state).__name__}); pass the state returned by its own init."
             )
-        if mode == "run" and (grad_fn is None or params is None):
+        if chosen.needs_grad_fn and (grad_fn is None or params is None):
             raise ValueError(
-                "A stack with mode='run' differentiates the gradient through the whole run, so "
-                "its update needs `params` and the keyword argument `grad_fn` (params -> "
-                "gradient pytree of the same loss, e.g. the same minibatch): "
+                f"A stack with mode={mode!r} differentiates the optimizee's gradient, so its "
+                "update needs `params` and the keyword argument `grad_fn` (params -> gradient "
+                "pytree of the same loss, e.g. the same minibatch): "
                 "`opt.update(grads, state, params, grad_fn=jax.grad(loss))`."
             )
         step, new_levels = update_level(0, updates, state.levels, params, grad_fn)
         return step, HyperState(levels=tuple(new_levels))
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
-
-
-def guarded(opt_state: Any) -> jax.Array:
-    """How many times the divergence guard cut level 0's step size."""
-    return find_state(opt_state).levels[0].guarded
-
-
-def find_state(opt_state: Any) -> HyperState:
-    """The ``HyperState`` in ``opt_state`` (a stack's own state, or e.g. an ``optax.chain``'s).
-
-    Raises:
-      ValueError: ``opt_state`` holds no stack, or more than one.
-    """
-    found = [
-        node
-        for node in jax.tree.leaves(opt_state, is_leaf=lambda x: isinstance(x, HyperState))
-        if isinstance(node, HyperState)
-    ]
-    if len(found) != 1:
-        raise ValueError(
-            f"Expected exactly one hyperoptimizer stack in this optimizer state, found "
-            f"{len(found)}; pass the state of the stack itself."
-        )
-    return found[0]
-
-
-def hyperparams(opt_state: Any) -> tuple[dict[str, jax.Array], ...]:
-    """The current hyperparameters of every level, bottom first, by optax's names
-    (``{'learning_rate': ..., 'b1': ...}``): those of the last update (of the first, before any).
-
-    A fixed schedule reads as its value at that update."""
-    return tuple(level.hyperparams for level in find_state(opt_state).levels)
-
-
-def skipped(opt_state: Any) -> tuple[jax.Array, ...]:
-    """Per level, how many hyper-steps were skipped because a hypergradient was not finite."""
-    return tuple(level.skipped for level in find_state(opt_state).levels)

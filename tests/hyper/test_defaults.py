@@ -164,9 +164,3 @@ def test_the_guard_cuts_a_diverging_step_size_by_the_growth_ratio(x64):
     np.testing.assert_allclose(alphas[1], 3.0, rtol=1e-9)
     np.testing.assert_allclose(alphas[2], 3.0 / growth[1], rtol=1e-6)
     assert int(hyper.guarded(hyper.stack(hyper.sgd(3.0), hyper.sgd(1e-12)).init(params))) == 0
-
-
-@pytest.fixture
-def x64():
-    with jax.enable_x64(True):
-        yield

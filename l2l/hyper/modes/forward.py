@@ -1,0 +1,78 @@
+r"""``mode='forward'`` (the default): one-step hypergradients by forward-mode differentiation.
+
+The one-step hypergradient is the derivative of :math:`f(\theta_t)` with respect to the
+hyperparameters through the last update only, :math:`\theta_t = \theta_{t-1} + u(g_{t-1},
+s_{t-2};\, T(\phi))` (the weights, the gradient and the rule's state taken as constants,
+:math:`\phi` not):
+
+.. math::
+  \frac{\partial f(\theta_t)}{\partial \phi}
+    = g_t \cdot J_{t-1}, \qquad
+  J_{t-1} = \frac{\partial u(g_{t-1}, s_{t-2};\, T(\phi))}{\partial \phi},
+  \qquad g_t = \nabla f(\theta_t).
+
+Forward mode makes each update together with its tangent :math:`J_{t-1}`: one ``jax.jvp`` carrying
+all k tangents at once (``vmap`` over the basis of :math:`\mathbb{R}^k`), fused with the update,
+and keeps it; the next gradient's inner product with it is the hypergradient. For SGD with a raw
+step size, :math:`J_{t-1} = -g_{t-1}` and the hypergradient is Baydin's
+:math:`-g_t \cdot g_{t-1}`; learned as :math:`\phi = \log\alpha` it is
+:math:`-\alpha\, g_t \cdot g_{t-1}`.
+
+Cost per update: the rule evaluated with k tangents in one pass; memory: the k tangents (k copies
+of the level's parameters).
+
+References:
+  Baydin, Cornish, Martinez Rubio, Schmidt & Wood, *Online Learning Rate Adaptation with
+  Hypergradient Descent*, ICLR 2018; Chandra, Xie, Ragan-Kelley & Meijer, *Gradient Descent: The
+  Ultimate Optimizer*, NeurIPS 2022.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from l2l.hyper._trees import contract, like, stacked_norms, stacked_zeros
+from l2l.hyper.modes.mode import Memory
+
+
+def step_and_tangent(update, phi, grads, rule_state, params):
+    """``(step, new rule state, d step / d phi)`` of ``update(phi, grads, rule_state, params)``:
+    one ``jvp`` carrying all k tangents at once; the tangent has a leading axis of k."""
+
+    def of_phi(raw_vector):
+        return update(raw_vector, grads, rule_state, params)
+
+    basis = jnp.eye(phi.shape[0], dtype=phi.dtype)
+    step, tangent, new_state = jax.vmap(
+        lambda e: jax.jvp(of_phi, (phi,), (e,), has_aux=True),
+        out_axes=(None, 0, None),
+    )(basis)
+    return step, new_state, like(tangent, step)
+
+
+class Forward(NamedTuple):
+    """One-step hypergradients by forward mode (see the module docstring)."""
+
+    discounted = False
+    needs_grad_fn = False
+
+    def above(self):
+        return self
+
+    def init(self, phi, params, rule_state):
+        del rule_state
+        return Memory(stacked_zeros(params, phi.shape[0]), (), (), ())
+
+    def hypergradient(self, update, phi, memory, grads, with_norms):
+        r""":math:`g_t \cdot J_{t-1}`, and :math:`(\lVert J_j \rVert)_j` ``with_norms``."""
+        del update, phi
+        hypergradient = contract(grads, memory.tangent)
+        return hypergradient, (stacked_norms(memory.tangent) if with_norms else None)
+
+    def step(self, update, phi, grads, rule_state, params, memory, grad_fn):
+        del grad_fn
+        step, rule_state, tangent = step_and_tangent(update, phi, grads, rule_state, params)
+        return step, rule_state, memory._replace(tangent=tangent)
