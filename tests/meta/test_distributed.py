@@ -86,7 +86,8 @@ CHILD = textwrap.dedent(
 
 
 def test_meta_training_on_four_devices_equals_one_device_and_resumes(tmp_path):
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4")
+    flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=4"
+    env = dict(os.environ, XLA_FLAGS=flags.strip())
     env.pop("JAX_COORDINATOR_ADDRESS", None)
     child = subprocess.run(
         [sys.executable, "-c", CHILD, str(tmp_path)],

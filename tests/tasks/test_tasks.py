@@ -185,11 +185,15 @@ def test_a_coordinatewise_optimizer_trains_each_mixture_member_exactly_as_if_alo
     task = _mixture()
 
     def run(loss, params, steps=4):
-        state = opt.init(params)
-        for t in range(steps):
+        @jax.jit
+        def step(params, state, t):
             g = jax.grad(loss)(params, jax.random.fold_in(jax.random.key(3), t))
             updates, state = opt.update(g, state, params)
-            params = optax.apply_updates(params, updates)
+            return optax.apply_updates(params, updates), state
+
+        state = opt.init(params)
+        for t in range(steps):
+            params, state = step(params, state, t)
         return params
 
     start = task.init(jax.random.key(0))
