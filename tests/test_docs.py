@@ -8,6 +8,7 @@ tests need nothing beyond the dev extra.
 
 import doctest
 import importlib.util
+import json
 import re
 import sys
 from pathlib import Path
@@ -113,3 +114,32 @@ def test_concept_page_code_runs(page):
     results = runner.summarize(verbose=False)
     assert results.failed == 0, "".join(report)
     assert results.attempted >= 2, f"{page.name} checks nothing it prints"
+
+
+def test_throughput_page_shows_its_results_file(capsys):
+    """docs/throughput.md's table is what ``bench_meta_train.py --show`` prints from
+    docs/results/throughput.json, the file the recorded bench run wrote, and its floors paragraph
+    quotes that file's numbers."""
+    spec = importlib.util.spec_from_file_location("bench", ROOT / "scripts" / "bench_meta_train.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    results = json.loads((DOCS / "results" / "throughput.json").read_text())
+    bench.show_table(results)
+    table = capsys.readouterr().out.strip()
+    page = (DOCS / "throughput.md").read_text()
+    assert table in page
+    assert [row["row"] for row in results["rows"]] == [name for name, _, _ in bench.ROWS]
+    rows = {row["row"]: row for row in results["rows"]}
+    for name, field, shown in FLOORS_QUOTED:
+        value = rows[name]["speedup"] if field == "speedup" else rows[name]["after"][field]
+        assert shown(value) in page, (name, field, shown(value))
+
+
+#: The numbers the floors paragraph of docs/throughput.md quotes: (row, field, as written).
+FLOORS_QUOTED = [
+    ("MLP, MNIST MLP", "speedup", lambda v: f"{v:.2f}x"),
+    ("MLP, MNIST MLP", "utilization_of_matmul", lambda v: f"{100 * v:.1f} %"),
+    ("MLP, Fashion-MNIST mix", "speedup", lambda v: f"{v:.2f}x"),
+    ("MLP, Fashion-MNIST mix", "utilization_of_matmul", lambda v: f"{100 * v:.1f} %"),
+    ("LSTM, quadratics", "utilization_of_matmul", lambda v: f"{100 * v:.1f} %"),
+]
