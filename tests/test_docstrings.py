@@ -33,7 +33,6 @@ PENDING = "pending: the module is being refactored on another branch; a doctest 
 NOT_RUN = {
     "l2l.cli": "the command line's usage, not Python (tests/test_cli.py runs the commands)",
     "l2l.data.idx": "the byte layout of an IDX file, not code",
-    "l2l.hyper": f"{PENDING} (its example uses params and grads it does not define)",
     "l2l.learned.fused_lstm": "the LSTM cell's equations, not code",
     "l2l.learned.fused_lstm:batched_update": "pseudo-code of one step, not Python",
     "l2l.meta": f"{PENDING} (a 300-meta-step run, too slow for a doctest as written)",

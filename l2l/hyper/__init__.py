@@ -1,16 +1,25 @@
 """Hyperoptimizers: gradient descent on an optimizer's own hyperparameters, stacked to any height.
 
-    from l2l import hyper
-    opt = hyper.stack(hyper.adam(1e-3), hyper.sgd())        # Adam whose step size SGD learns
-    state = opt.init(params)
-    updates, state = opt.update(grads, state)
-    hyper.hyperparams(state)[0]['learning_rate']            # Adam's current step size
+Examples:
+  >>> import jax.numpy as jnp
+  >>> from l2l import hyper
+  >>> opt = hyper.stack(hyper.adam(1e-3), hyper.sgd())  # Adam whose step size SGD learns
+  >>> params, grads = {"w": jnp.ones(3)}, {"w": jnp.full(3, 0.5)}
+  >>> state = opt.init(params)
+  >>> updates, state = opt.update(grads, state)
+  >>> round(float(updates["w"][0]), 6)  # Adam's first step: about -learning_rate * sign(g)
+  -0.001
+  >>> updates, state = opt.update(grads, state)  # the same gradient again: a longer step pays
+  >>> float(hyper.hyperparams(state)[0]["learning_rate"]) > 1e-3  # Adam's current step size
+  True
 
-    # The paper's "Adam / SGD(1e-5)": raw hyperparameters, betas learned too.
-    hyper.stack(hyper.adam(1e-3, learn=('learning_rate', 'b1', 'b2'), reparam='raw'),
-                hyper.sgd(1e-5))
-    # Whole-run hypergradients, discounted: update(grads, state, params, grad_fn=...).
-    hyper.stack(hyper.sgd(0.01), hyper.sgd(), mode='run', discount=0.99)
+  The paper's "Adam / SGD(1e-5)" (raw hyperparameters, betas learned too), and whole-run
+  hypergradients discounted by 0.99 (``update(grads, state, params, grad_fn=...)``):
+
+  >>> paper = hyper.stack(
+  ...     hyper.adam(1e-3, learn=("learning_rate", "b1", "b2"), reparam="raw"), hyper.sgd(1e-5)
+  ... )
+  >>> whole_run = hyper.stack(hyper.sgd(0.01), hyper.sgd(), mode="run", discount=0.99)
 
 Hyperparameters carry optax's names (``learning_rate``, ``momentum``, ``decay``, ``rho``, ``b1``,
 ``b2``, ``eps``, ``eps_root``) in the levels' arguments, in ``learn=('learning_rate', ...)`` and in
