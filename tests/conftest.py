@@ -5,8 +5,8 @@ resumed meta-training run, the same tiny task under another test's closure). JAX
 compilation cache, in a directory of this process's own (each xdist worker has one, so no two
 processes write an entry at once) that is removed at exit, compiles each distinct program once per
 process; the subprocesses that tests start (the examples, the CLI) inherit it. A cached executable
-is the one a fresh compile gives: no number changes. Measured on the 2-core CPU: the whole suite
-in 397 s with it, 504 s without.
+is the one a fresh compile gives: no number changes. Measured on the 2-core CPU (a shared machine
+whose runs of the same suite vary by a sixth): 504 s without it, 397-464 s with it in four runs.
 
 Tried and not kept: one directory shared by both workers (it needs JAX's size cap for the file
 lock, and the cap makes every write scan the directory: slower than compiling twice);
