@@ -3,7 +3,6 @@ equal a directly built one's), with swept values as overrides; the plain-string 
 defaults, the step-size readers and the compile structure; one-line errors for bad specs."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
@@ -14,26 +13,9 @@ from l2l.config import ConfigError, from_dict, to_dict
 contrib = optax.contrib
 
 
-def _updates(optimizer, steps=3):
-    """The updates of ``steps`` steps on a small quadratic 0.5 sum(h p^2), from fixed params."""
-    params = {"w": jnp.asarray([[0.5, -1.0], [2.0, 0.25]]), "b": jnp.asarray([0.3, -0.7])}
-    curvature = {"w": jnp.asarray([[1.0, 3.0], [0.5, 2.0]]), "b": jnp.asarray([4.0, 0.1])}
-
-    def grad_fn(p):
-        return jax.tree.map(lambda h, x: h * x, curvature, p)
-
-    optimizer = optax.with_extra_args_support(optimizer)
-    state = optimizer.init(params)
-    out = []
-    for _ in range(steps):
-        updates, state = optimizer.update(grad_fn(params), state, params, grad_fn=grad_fn)
-        params = optax.apply_updates(params, updates)
-        out.append(updates)
-    return out, state
-
-
-def _same(ours, theirs):
-    for a, b in zip(jax.tree.leaves(_updates(ours)[0]), jax.tree.leaves(_updates(theirs)[0])):
+def _same(quadratic_updates, ours, theirs):
+    ours, theirs = quadratic_updates(ours, 3)[0], quadratic_updates(theirs, 3)[0]
+    for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs)):
         np.testing.assert_array_equal(a, b)
 
 
@@ -61,19 +43,19 @@ def _same(ours, theirs):
          lambda: hyper.stack(hyper.adam(1e-2), hyper.sgd(), mode="run", discount=0.9)),
     ],
 )  # fmt: skip
-def test_every_kind_builds_the_optimizer_it_names(written, values, direct):
+def test_every_kind_builds_the_optimizer_it_names(quadratic_updates, written, values, direct):
     spec = specs.spec(written)
-    _same(spec.build(**values), direct())
+    _same(quadratic_updates, spec.build(**values), direct())
     again = from_dict(specs.OptimizerSpec, to_dict(spec))  # as written into config.yaml
     assert again == spec
 
 
-def test_a_zoo_optimizer_by_name_and_by_its_weights():
+def test_a_zoo_optimizer_by_name_and_by_its_weights(quadratic_updates):
     spec = specs.spec("quadratic-lstm")
     assert isinstance(spec, specs.LearnedSpec) and spec.display_label == "quadratic-lstm"
     trained = learned.resolve("quadratic-lstm")
-    _same(spec.build(), learned.pretrained("quadratic-lstm"))
-    _same(spec.build(meta_params=trained.meta_params), trained.transform())
+    _same(quadratic_updates, spec.build(), learned.pretrained("quadratic-lstm"))
+    _same(quadratic_updates, spec.build(meta_params=trained.meta_params), trained.transform())
     with pytest.raises(ValueError, match="no hyperparameters to set or sweep"):
         spec.build(learning_rate=0.1)
 
@@ -103,14 +85,14 @@ def test_arguments_and_defaults_are_the_factories():
         specs.spec({"kind": "optax", "name": "adamw"}).build()
 
 
-def test_step_size_readers_read_the_state():
+def test_step_size_readers_read_the_state(quadratic_updates):
     prodigy = specs.spec("prodigy")
-    _, state = _updates(prodigy.build(learning_rate=0.5))
+    _, state = quadratic_updates(prodigy.build(learning_rate=0.5), 3)
     estimate = state[0].estim_lr if hasattr(state[0], "estim_lr") else state.estim_lr
     reader = prodigy.step_size({"learning_rate": 0.5})
     assert float(reader(state)) == pytest.approx(0.5 * float(estimate))
     stack = specs.spec({"kind": "stack", "levels": ["sgd", "sgd"]})
-    _, state = _updates(stack.build(learning_rate=0.3))
+    _, state = quadratic_updates(stack.build(learning_rate=0.3), 3)
     reader = stack.step_size({})
     assert float(reader(state)) == float(hyper.hyperparams(state)[0]["learning_rate"]) != 0.3
     assert float(specs.spec("adam").step_size({"learning_rate": 0.2})(None)) == pytest.approx(0.2)

@@ -56,30 +56,12 @@ def _direct_stack(contender, value):
     return hyper.stack(LEVELS[bottom](value), *(LEVELS[rule]() for rule in upper), **options)
 
 
-def _updates(optimizer, steps=2):
-    """The updates of ``steps`` steps on a small quadratic, 0.5 sum(h p^2), from fixed params."""
-    params = {"w": jnp.asarray([[0.5, -1.0], [2.0, 0.25]]), "b": jnp.asarray([0.3, -0.7])}
-    curvature = {"w": jnp.asarray([[1.0, 3.0], [0.5, 2.0]]), "b": jnp.asarray([4.0, 0.1])}
-
-    def grad_fn(p):
-        return jax.tree.map(lambda h, x: h * x, curvature, p)
-
-    optimizer = optax.with_extra_args_support(optimizer)
-    state = optimizer.init(params)
-    out = []
-    for _ in range(steps):
-        updates, state = optimizer.update(grad_fn(params), state, params, grad_fn=grad_fn)
-        params = optax.apply_updates(params, updates)
-        out.append(updates)
-    return out
-
-
 @pytest.fixture(scope="module")
 def shipped():
     return config_lib.load(no_tuning.Config, CONFIG)
 
 
-def test_every_contender_is_the_optax_object_its_config_names(shipped):
+def test_every_contender_is_the_optax_object_its_config_names(shipped, quadratic_updates):
     names = {c.name for c in shipped.contenders}
     stacks = [c for c in shipped.contenders if isinstance(c.optimizer, StackSpec)]
     assert names == set(DIRECT) | {c.name for c in stacks}
@@ -100,7 +82,8 @@ def test_every_contender_is_the_optax_object_its_config_names(shipped):
                 direct = _direct_stack(contender, value)
             else:
                 direct = DIRECT[contender.name](value)
-            ours, theirs = _updates(contender.build(value)), _updates(direct)
+            ours = quadratic_updates(contender.build(value), 2)[0]
+            theirs = quadratic_updates(direct, 2)[0]
             for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs), strict=True):
                 np.testing.assert_array_equal(a, b, err_msg=f"{contender.name}, value {value}")
     # Defaults: the factory's (a stack's bottom: l2l.hyper's, i.e. l2l.optimizers', default).
@@ -248,7 +231,7 @@ def test_config_mistakes_are_one_line_errors(capsys, tmp_path):
         config_lib.from_dict(no_tuning.Config, {"contenders": [{"name": "x", "optimizer": "sgd"}]})
 
 
-def test_the_old_contender_layout_is_read_with_a_deprecation_warning():
+def test_the_old_contender_layout_is_read_with_a_deprecation_warning(quadratic_updates):
     old = [
         {"name": "Adam", "optimizer": "adam", "reference": "adam"},
         {"name": "A/S", "stack": ["adam", "sgd"], "mode": "run", "reference": "adam"},
@@ -266,12 +249,14 @@ def test_the_old_contender_layout_is_read_with_a_deprecation_warning():
     assert mechanic.optimizer.name == "mechanize" and mechanic.default_value() == 1.0
     direct = contrib.mechanize(optax.adam(2e-3), s_init=1e-5)
     for a, b in zip(
-        jax.tree.leaves(_updates(mechanic.build(2e-3))), jax.tree.leaves(_updates(direct))
+        jax.tree.leaves(quadratic_updates(mechanic.build(2e-3), 2)[0]),
+        jax.tree.leaves(quadratic_updates(direct, 2)[0]),
     ):
         np.testing.assert_array_equal(a, b)
     direct = contrib.prodigy(betas=(0.8, 0.999), estim_lr0=3e-6)
     for a, b in zip(
-        jax.tree.leaves(_updates(prodigy.build(3e-6))), jax.tree.leaves(_updates(direct))
+        jax.tree.leaves(quadratic_updates(prodigy.build(3e-6), 2)[0]),
+        jax.tree.leaves(quadratic_updates(direct, 2)[0]),
     ):
         np.testing.assert_array_equal(a, b)
     assert adam.family == "plain" and prodigy.family == "parameter-free"
