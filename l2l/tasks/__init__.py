@@ -5,7 +5,8 @@ params``, ``loss(params, instance, key)``. Tasks are flax struct dataclasses: th
 (datasets) are pytree leaves, their settings static. Each kind has a config class chosen by
 ``kind:`` in a config file (:data:`TASK_KINDS`): ``quadratic``, ``separable_quadratic``,
 ``noisy_quadratic`` (Wu et al.'s, with its closed forms), ``surface``, ``mlp``, ``mlp_mix``,
-``conv``, ``mix`` (tasks of any kinds side by side). A new kind
+``conv``, ``autoencoder``, ``markov_rnn`` (a recurrent net on a random language), ``reparam``
+(any task with rescaled parameters), ``mix`` (tasks of any kinds side by side). A new kind
 is one module that defines the task, its :class:`TaskConfig` subclass and registers it with
 :func:`register` (see ``quadratic.py``).
 
@@ -22,6 +23,7 @@ Examples:
     True
 """
 
+from l2l.tasks.autoencoder import AutoencoderConfig, MLPAutoencoder
 from l2l.tasks.base import TASK_KINDS, Task, TaskConfig, build, config_from_dict, register
 from l2l.tasks.conv import ConvClassifier, ConvConfig
 from l2l.tasks.mix import MixConfig, TaskMixture
@@ -37,11 +39,13 @@ from l2l.tasks.mlp import (
 )
 from l2l.tasks.noisy_quadratic import NoisyQuadratic, NoisyQuadraticConfig
 from l2l.tasks.quadratic import Quadratic, QuadraticConfig, QuadraticInstance
+from l2l.tasks.reparam import ReparamConfig, ReparamTask
 from l2l.tasks.separable import (
     SeparableQuadratic,
     SeparableQuadraticConfig,
     SeparableQuadraticInstance,
 )
+from l2l.tasks.sequence import MarkovInstance, MarkovRNN, MarkovRNNConfig
 from l2l.tasks.surfaces import SURFACES, Surface, SurfaceConfig, surface
 
 __all__ = [
@@ -49,19 +53,26 @@ __all__ = [
     "SURFACES",
     "TASK_KINDS",
     "ArchitectureConfig",
+    "AutoencoderConfig",
     "ConvClassifier",
     "ConvConfig",
+    "MLPAutoencoder",
     "MLPClassifier",
     "MLPConfig",
     "MLPInstance",
     "MLPMixConfig",
     "MLPMixture",
+    "MarkovInstance",
+    "MarkovRNN",
+    "MarkovRNNConfig",
     "MixConfig",
     "NoisyQuadratic",
     "NoisyQuadraticConfig",
     "Quadratic",
     "QuadraticConfig",
     "QuadraticInstance",
+    "ReparamConfig",
+    "ReparamTask",
     "SeparableQuadratic",
     "SeparableQuadraticConfig",
     "SeparableQuadraticInstance",

@@ -66,7 +66,12 @@ class TaskConfig:
 
 
 def training_loss(task: Task, params: Any, instance: Any = None) -> jax.Array:
-    """``task``'s loss over its whole training set; a one-line error for a task without one."""
+    """``task``'s loss over its whole training set; a one-line error for a task without one. A
+    wrapper task (``unwrap(params) -> (task, params)``, e.g. ``reparam``) is asked through the task
+    it wraps."""
+    if hasattr(task, "unwrap"):
+        inner, inner_params = task.unwrap(params)
+        return training_loss(inner, inner_params, instance)
     if not hasattr(task, "training_loss"):
         raise TypeError(
             f"{type(task).__name__} has no whole-training-set loss (`training_loss`): this "

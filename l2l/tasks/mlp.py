@@ -18,7 +18,12 @@ from l2l.tasks.base import TaskConfig, register
 #: An MLP's parameters: one ``{"w": (n_in, n_out), "b": (n_out,)}`` per layer.
 MLPParams = tuple[dict[str, jax.Array], ...]
 
-ACTIVATIONS = {"sigmoid": jax.nn.sigmoid, "tanh": jnp.tanh, "relu": jax.nn.relu}
+ACTIVATIONS = {
+    "sigmoid": jax.nn.sigmoid,
+    "tanh": jnp.tanh,
+    "relu": jax.nn.relu,
+    "gelu": jax.nn.gelu,
+}
 
 
 class MLPInstance(NamedTuple):
@@ -188,12 +193,12 @@ def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
     return -jnp.mean(jnp.take_along_axis(logp, labels[:, None], axis=-1))
 
 
-Activation = Literal["sigmoid", "tanh", "relu"]
+Activation = Literal["sigmoid", "tanh", "relu", "gelu"]
 Split = Literal["train", "validation", "test"]
 
 
 def _check_hidden_sizes(hidden_sizes: Sequence[int]) -> None:
-    if not hidden_sizes or any(h < 1 for h in hidden_sizes):
+    if any(h < 1 for h in hidden_sizes):
         raise ValueError(f"hidden_sizes must be positive, got {list(hidden_sizes)}")
 
 

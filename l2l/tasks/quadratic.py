@@ -30,13 +30,24 @@ class Quadratic:
     ``W`` and ``y`` are i.i.d. N(0, 1) (``distribution="normal"``, the paper's setup) or
     U[0, 1) (``distribution="uniform"``); the initial point is theta_0 ~ N(0, init_scale^2 I).
     The loss is deterministic, so the ``key`` of :meth:`loss` is ignored.
+
+    ``condition_number`` kappa (None: the paper's i.i.d. ``W``) draws an ill-conditioned
+    instance instead: ``W = U diag(s) V^T`` with ``U``, ``V`` random rotations (Haar, the Q of a
+    Gaussian matrix's QR) and singular values s_i = kappa^(-i / (2 (dim - 1))), i = 0 .. dim - 1,
+    so the Hessian 2 W^T W has eigenvalues 2 s_i^2 from 2 down to 2 / kappa, in a random basis
+    (no coordinate is privileged: a diagonal preconditioner cannot undo it); ``y`` ~ N(0, I).
     """
 
     dim: int = struct.field(pytree_node=False, default=10)
     distribution: str = struct.field(pytree_node=False, default="normal")
     init_scale: float = struct.field(pytree_node=False, default=1.0)
+    condition_number: float | None = struct.field(pytree_node=False, default=None)
 
     def __post_init__(self) -> None:
+        if self.condition_number is not None and not self.condition_number >= 1:
+            raise ValueError(
+                f"Quadratic: condition_number must be >= 1, got {self.condition_number!r}"
+            )
         if not isinstance(self.dim, int) or self.dim < 1:
             raise ValueError(f"Quadratic: dim must be a positive integer, got {self.dim!r}")
         if self.distribution not in DISTRIBUTIONS:
@@ -47,9 +58,24 @@ class Quadratic:
             raise ValueError(f"Quadratic: init_scale must be > 0, got {self.init_scale!r}")
 
     def sample(self, key: jax.Array) -> QuadraticInstance:
+        if self.condition_number is not None:
+            return self._ill_conditioned(key)
         k_w, k_y = jax.random.split(key)
         draw = jax.random.normal if self.distribution == "normal" else jax.random.uniform
         return QuadraticInstance(W=draw(k_w, (self.dim, self.dim)), y=draw(k_y, (self.dim,)))
+
+    def singular_values(self) -> jax.Array:
+        """The singular values of an ill-conditioned instance's ``W`` (largest first)."""
+        kappa = float(self.condition_number or 1.0)
+        exponents = jnp.arange(self.dim) / max(self.dim - 1, 1)
+        return kappa ** (-0.5 * exponents)
+
+    def _ill_conditioned(self, key: jax.Array) -> QuadraticInstance:
+        k_u, k_v, k_y = jax.random.split(key, 3)
+        u, _ = jnp.linalg.qr(jax.random.normal(k_u, (self.dim, self.dim)))
+        v, _ = jnp.linalg.qr(jax.random.normal(k_v, (self.dim, self.dim)))
+        w = (u * self.singular_values()) @ v.T
+        return QuadraticInstance(W=w, y=jax.random.normal(k_y, (self.dim,)))
 
     def init(self, key: jax.Array, instance: QuadraticInstance) -> jax.Array:
         del instance
@@ -72,6 +98,14 @@ class QuadraticConfig(TaskConfig):
     dim: int = field(10, ge=1)
     distribution: Literal["normal", "uniform"] = "normal"
     init_scale: float = field(1.0, gt=0)
+    condition_number: float | None = field(
+        None, ge=1, help="the Hessian's condition number (None: the paper's i.i.d. W)"
+    )
 
     def build(self) -> Quadratic:
-        return Quadratic(dim=self.dim, distribution=self.distribution, init_scale=self.init_scale)
+        return Quadratic(
+            dim=self.dim,
+            distribution=self.distribution,
+            init_scale=self.init_scale,
+            condition_number=self.condition_number,
+        )

@@ -59,3 +59,25 @@ def split_scores(task: Any, params: Any, split: Split) -> tuple[jax.Array, jax.A
     nll, wrong = jax.lax.map(chunk, tuple(split))
     n = jnp.sum(split.weights)
     return jnp.sum(nll) / n, jnp.sum(wrong) / n
+
+
+def held_out_scores(task: Any, params: Any, split: Split) -> dict[str, jax.Array]:
+    """Every number ``task`` can report on a held-out ``split``: ``loss`` (the mean of its
+    per-example losses: cross-entropy for a classifier, reconstruction error for an autoencoder)
+    and, for a classifier (a task with ``logits``), ``accuracy``. A wrapper task
+    (``unwrap(params) -> (task, params)``) is scored as the task it wraps; a task with neither
+    ``logits`` nor ``example_losses`` is a ``TypeError``."""
+    while hasattr(task, "unwrap"):
+        task, params = task.unwrap(params)
+    if hasattr(task, "logits"):
+        loss, error = split_scores(task, params, split)
+        return {"loss": loss, "accuracy": 1.0 - error}
+    if not hasattr(task, "example_losses"):
+        raise TypeError(f"{type(task).__name__} cannot be scored on a held-out split")
+
+    def chunk(args: tuple[jax.Array, jax.Array, jax.Array]) -> jax.Array:
+        images, labels, weights = args
+        return jnp.sum(weights * task.example_losses(params, images, labels))
+
+    total = jax.lax.map(chunk, tuple(split))
+    return {"loss": jnp.sum(total) / jnp.sum(split.weights)}
