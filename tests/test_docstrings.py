@@ -43,6 +43,7 @@ NOT_RUN = {
     "this layout; tests/test_evaluate.py the old one)",
     "l2l.specs.optax_factory": "YAML entries of a config file (tests/test_specs.py builds each "
     "form: flat spellings, a wrapper's base)",
+    "l2l.specs.schedule": "YAML entries of a config file (tests/test_specs.py builds both)",
     "l2l.specs.stack": "YAML entries of a config file (tests/test_specs.py builds a stack from "
     "the same mapping)",
 }

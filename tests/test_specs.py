@@ -146,3 +146,41 @@ def test_bad_specs_are_one_line_errors(written, expected):
     with pytest.raises(ConfigError) as err:
         specs.spec(written)
     assert expected in str(err.value) and len(str(err.value).splitlines()) == 1
+
+
+def test_schedule_spec_is_optax_adam_on_a_warmup_cosine_schedule_with_a_traced_peak():
+    import yaml
+
+    import l2l.specs.schedule
+    from l2l.specs import ScheduleSpec
+
+    schedule = specs.spec({"kind": "schedule", "base": "adam", "warmup": 0.1})
+    assert isinstance(schedule, ScheduleSpec) and schedule.display_label == "adam, warmup + cosine"
+    with pytest.raises(ValueError, match="needs its horizon"):
+        schedule.build(learning_rate=0.1)
+    steps, peak = 30, 0.05
+    reference = optax.adam(optax.warmup_cosine_decay_schedule(0.0, peak, 3, steps, 0.0))
+    expected, _ = _run(reference, steps)
+    # The peak is traced (a sweep's value): the runner's program is one for every peak.
+    built = jax.jit(lambda lr: _run(schedule.at_horizon(steps).build(learning_rate=lr), steps)[0])
+    np.testing.assert_allclose(np.asarray(built(peak)), np.asarray(expected), rtol=1e-6, atol=1e-9)
+    # The docstring's two forms build.
+    doc = l2l.specs.schedule.__doc__
+    for line in [x.split("#")[0] for x in doc.splitlines() if x.startswith("    {kind: schedule")]:
+        spec = specs.spec(yaml.safe_load(line))
+        assert spec.at_horizon(10).build(learning_rate=0.1) is not None
+    assert specs.spec(yaml.safe_load(line)).base.hyperparams == {"momentum": 0.9}
+
+
+def _run(optimizer, steps):
+    """``steps`` updates of ``optimizer`` on sum(x^2) from x = (1, -2, 3): the iterates."""
+    import jax.numpy as jnp
+
+    x = jnp.asarray([1.0, -2.0, 3.0])
+    state = optimizer.init(x)
+    out = []
+    for _ in range(steps):
+        updates, state = optimizer.update(2 * x, state, x)
+        x = optax.apply_updates(x, updates)
+        out.append(x)
+    return jnp.stack(out), state

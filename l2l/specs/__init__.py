@@ -8,7 +8,9 @@ transform, with any of its numbers given as (traced) values, so the sweep runner
 - ``optax``: any factory of ``optax`` or ``optax.contrib`` with its arguments, e.g. AdamW, Lion,
   Prodigy, D-Adaptation, DoG, Mechanic, COCOB, schedule-free AdamW (:class:`OptaxSpec`);
 - ``learned``: a trained optimizer by zoo name or ``.l2l`` file (:class:`LearnedSpec`);
-- ``stack``: a hyperoptimizer stack, levels bottom first (:class:`StackSpec`).
+- ``stack``: a hyperoptimizer stack, levels bottom first (:class:`StackSpec`);
+- ``schedule``: any of these with its learning rate on a warmup-cosine schedule over the run
+  (:class:`ScheduleSpec`).
 
 A new kind is one module: a frozen dataclass derived from :class:`OptimizerSpec`, registered with
 :func:`register`.
@@ -35,6 +37,7 @@ from l2l.specs.classic import ClassicSpec
 from l2l.specs.factories import find_factory
 from l2l.specs.learned import LearnedSpec
 from l2l.specs.optax_factory import OptaxSpec
+from l2l.specs.schedule import ScheduleSpec
 from l2l.specs.stack import LevelSpec, StackSpec
 
 __all__ = [
@@ -45,6 +48,7 @@ __all__ = [
     "LevelSpec",
     "OptaxSpec",
     "OptimizerSpec",
+    "ScheduleSpec",
     "SpecError",
     "StackSpec",
     "find_factory",

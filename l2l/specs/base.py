@@ -98,6 +98,12 @@ class OptimizerSpec:
         del values
         return None
 
+    def at_horizon(self, steps: int) -> OptimizerSpec:
+        """This spec for runs of ``steps`` steps (a schedule over the horizon fills it in; every
+        other spec is itself). The sweep runner calls it with each run's length."""
+        del steps
+        return self
+
     def eval_params(self, opt_state: Any, params: Any) -> Any:
         """The parameters a run is scored at (the iterate itself, for most optimizers)."""
         del opt_state

@@ -6,6 +6,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Literal
 
+import jax
 import optax
 
 from l2l import learned
@@ -19,11 +20,17 @@ class LearnedSpec(OptimizerSpec):
     """``{kind: learned, path: mnist-lstm}``: a trained optimizer (``l2l.learned.resolve``: a zoo
     name or a ``.l2l`` file); ``label`` names it in tables (default: the zoo name or the file's
     stem). Its weights may be given as the value ``meta_params`` (a sweep over trained weights
-    compiles once); it has no hyperparameters to set."""
+    compiles once); it has no hyperparameters to set.
+
+    ``untrained: true`` is its control: the same architecture at the weights its meta-training
+    started from (``init_meta_params`` of the key meta-training drew them from, the seed of the
+    config stored with it), so a row of the trained optimizer can be read against what
+    meta-training added."""
 
     kind: Literal["learned"] = "learned"
     path: str = ""
     label: str = ""
+    untrained: bool = False
 
     def __post_init__(self) -> None:
         if not self.path:
@@ -42,7 +49,15 @@ class LearnedSpec(OptimizerSpec):
     def display_label(self) -> str:
         if self.label:
             return self.label
-        return Path(self.path).stem if self.path.endswith(".l2l") else self.path
+        name = Path(self.path).stem if self.path.endswith(".l2l") else self.path
+        return f"{name} (untrained)" if self.untrained else name
+
+    def initial_meta_params(self) -> Any:
+        """The weights meta-training of this optimizer started from (see ``untrained``)."""
+        trained = self.trained()
+        stored = trained.info.get("config")
+        seed = stored.get("seed", 0) if isinstance(stored, dict) else 0
+        return trained.config.init_meta_params(jax.random.fold_in(jax.random.key(seed), 0))
 
     def build(self, **values: Any) -> optax.GradientTransformationExtraArgs:
         trained = self.trained()
@@ -52,7 +67,8 @@ class LearnedSpec(OptimizerSpec):
                 f"a learned optimizer ({self.path}) has no hyperparameters to set or sweep; got "
                 f"{sorted(unknown)}"
             )
-        return trained.config.optimizer(values.get("meta_params", trained.meta_params))
+        weights = self.initial_meta_params() if self.untrained else trained.meta_params
+        return trained.config.optimizer(values.get("meta_params", weights))
 
     def structure_data(self, traced: set[str]) -> dict:
         """With its weights traced, a learned optimizer's program is fixed by its architecture:

@@ -124,6 +124,7 @@ class Runner:
         per_seed: bool,
         batched: bool,
     ) -> tuple[Callable, bool]:
+        spec = spec.at_horizon(steps)
         key = (spec.structure(names), names, steps, recorder, per_seed, batched)
         if key in self._programs:
             return self._programs[key], False
