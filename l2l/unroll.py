@@ -189,6 +189,32 @@ TEST_SET = 1
 VALIDATION_SET = 2
 
 
+#: Named top-level branches of a seed's key, one per stream of instances: no key of one stream is
+#: a key, a parent or a descendant of another's (each is ``fold_in(key(seed), STREAMS[name])``).
+STREAMS = {
+    "tuning": TUNING_SET,  # the evaluation protocol's tuning instances
+    "test": TEST_SET,  # its held-out instances
+    "validation": VALIDATION_SET,  # meta-training's early-stopping instances
+    "meta_init": 3,  # a learned optimizer's initial weights
+    "meta_train": 4,  # meta-training's instances (a branch per meta-step)
+    "meta_noise": 5,  # the perturbations of the evolution-strategies estimators
+    "benchmark_tuning": 16,  # l2l benchmark: the baselines' tuning instances
+    "benchmark_reported": 17,  # l2l benchmark: every optimizer's reported instances
+}
+
+
+def stream_key(seed: int, stream: str) -> jax.Array:
+    """The key of ``stream`` (a name of :data:`STREAMS`) under ``seed``."""
+    return jax.random.fold_in(jax.random.key(seed), STREAMS[stream])
+
+
+def split_instance_keys(key: jax.Array, num: int) -> jax.Array:
+    """``num`` runs' instance keys (num, 3) under ``key``: run ``i``'s are the children 0, 1, 2
+    (sample, init, minibatch stream) of ``fold_in(key, i)``."""
+    runs = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(num))
+    return jax.vmap(lambda k: jax.vmap(lambda j: jax.random.fold_in(k, j))(jnp.arange(3)))(runs)
+
+
 def instance_keys(seed: int, which: int, num: int) -> jax.Array:
     """Keys of the ``num`` instances of one set (e.g. :data:`TEST_SET`): a (num, 3) array of keys,
     [sample key, init key, minibatch-stream key] per instance. Fixed by (seed, which)."""

@@ -21,7 +21,7 @@ from l2l.config import ConfigError, to_dict
 from l2l.meta import distributed
 from l2l.meta.checkpoints import CHECKPOINT, load_checkpoint, save_checkpoint
 from l2l.meta.config import MetaTrainConfig, same_run, validation_task_config
-from l2l.meta.step import make_trainer
+from l2l.meta.step import KEY_TREE, make_trainer
 
 
 class TrainingRun(NamedTuple):
@@ -184,6 +184,7 @@ def _info(cfg: MetaTrainConfig, step: int, score: float) -> dict:
         },
         "validation_mean_summed_loss": score,
         "config": to_dict(cfg),
+        "key_tree": KEY_TREE,
     }
 
 

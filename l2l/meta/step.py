@@ -64,6 +64,31 @@ class MetaTrainer(NamedTuple):
     shardings: Any = None  # MetaState-shaped tree of NamedShardings (jit only)
 
 
+#: The version of meta-training's key tree, stored with every trained optimizer: 2 draws the
+#: initial weights, the instances and the estimators' noise from branches of their own
+#: (:data:`l2l.unroll.STREAMS`); 1 (files without the mark) drew them from
+#: ``fold_in(key(seed), 0 | 1 | 2)``, the branches of the evaluation protocol's tuning, test and
+#: validation sets, so meta-step s's instances shared keys with held-out instance s.
+KEY_TREE = 2
+
+
+def meta_init_key(seed: int) -> jax.Array:
+    """The key of a learned optimizer's initial weights."""
+    return unroll_lib.stream_key(seed, "meta_init")
+
+
+def batch_keys(seed: int, step: jax.Array, batch_size: int) -> jax.Array:
+    """The instance keys (batch_size, 3) of the batch drawn at meta-step ``step``."""
+    return unroll_lib.split_instance_keys(
+        jax.random.fold_in(unroll_lib.stream_key(seed, "meta_train"), step), batch_size
+    )
+
+
+def noise_key(seed: int, step: jax.Array) -> jax.Array:
+    """The key of the evolution strategies' perturbations at meta-step ``step``."""
+    return jax.random.fold_in(unroll_lib.stream_key(seed, "meta_noise"), step)
+
+
 def make_trainer(
     cfg: MetaTrainConfig, task, *, jit: bool = True, mesh=None, scan_unroll: int | bool = 1
 ) -> MetaTrainer:
@@ -78,7 +103,6 @@ def make_trainer(
     opt_cfg = cfg.optimizer
     meta_opt = cfg.meta_optimizer.make(cfg.meta_steps)
     objective = OBJECTIVES[cfg.objective]
-    base_key = jax.random.key(cfg.seed)
     estimator = estimators.ESTIMATORS[cfg.estimator](cfg.es_sigma, cfg.es_pairs)
     if jit and mesh is None:
         mesh = distributed.make_mesh(cfg.batch_size, cfg.distributed.devices)
@@ -93,8 +117,7 @@ def make_trainer(
 
     def fresh_batch(meta_params, step, sharded=False):
         """New instances, theta_0 and optimizer states (and particles) at the start of a horizon."""
-        key = jax.random.fold_in(jax.random.fold_in(base_key, 1), step)
-        keys = jax.vmap(lambda k: jax.random.split(k, 3))(jax.random.split(key, cfg.batch_size))
+        keys = batch_keys(cfg.seed, step, cfg.batch_size)
         instances = jax.vmap(task.sample)(keys[:, 0])
         optimizer = make_optimizer(meta_params)
         states = jax.vmap(lambda i, k: unroll_lib.start(optimizer, task, i, k))(
@@ -108,7 +131,7 @@ def make_trainer(
 
     def init(key=None):
         del key  # every random draw derives from cfg.seed
-        meta_params = opt_cfg.init_meta_params(jax.random.fold_in(base_key, 0))
+        meta_params = opt_cfg.init_meta_params(meta_init_key(cfg.seed))
         states, instances, stream, perturbation = fresh_batch(meta_params, jnp.zeros((), jnp.int32))
         zero = jnp.zeros((), jnp.int32)
         state = MetaState(
@@ -185,7 +208,7 @@ def make_trainer(
         state = state._replace(
             unroll=unroll_state, instances=instances, stream_keys=stream, perturbation=perturbation
         )
-        key = jax.random.fold_in(jax.random.fold_in(base_key, 2), state.step)  # (P)ES noise
+        key = noise_key(cfg.seed, state.step)
         grads, (ustates, perturbation), loss, losses = gradient(state.meta_params, state, key)
         grad_norm = optax.tree.norm(grads)
         finite = jnp.isfinite(grad_norm) & jnp.isfinite(loss)

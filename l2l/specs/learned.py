@@ -9,7 +9,7 @@ from typing import Any, Literal
 import jax
 import optax
 
-from l2l import learned
+from l2l import learned, unroll
 from l2l.config import to_dict
 from l2l.specs.base import OptimizerSpec, SpecError, register
 
@@ -53,11 +53,17 @@ class LearnedSpec(OptimizerSpec):
         return f"{name} (untrained)" if self.untrained else name
 
     def initial_meta_params(self) -> Any:
-        """The weights meta-training of this optimizer started from (see ``untrained``)."""
+        """The weights meta-training of this optimizer started from (see ``untrained``): drawn
+        from the key of meta-training's key tree of the time (the file's ``key_tree``; files
+        without it predate the separate streams and drew them from ``fold_in(key(seed), 0)``)."""
         trained = self.trained()
         stored = trained.info.get("config")
         seed = stored.get("seed", 0) if isinstance(stored, dict) else 0
-        return trained.config.init_meta_params(jax.random.fold_in(jax.random.key(seed), 0))
+        if trained.info.get("key_tree", 1) == 1:
+            key = jax.random.fold_in(jax.random.key(seed), 0)
+        else:
+            key = unroll.stream_key(seed, "meta_init")
+        return trained.config.init_meta_params(key)
 
     def build(self, **values: Any) -> optax.GradientTransformationExtraArgs:
         trained = self.trained()

@@ -297,3 +297,25 @@ def test_a_run_started_by_the_command_resumes_from_the_library(tmp_path):
     assert meta_lib.train(plain, show_progress=False).steps == 4
     with pytest.raises(ConfigError, match="a checkpoint of a different config"):
         meta_lib.train(dataclasses.replace(plain, seed=3), show_progress=False)
+
+
+def test_an_untrained_control_starts_where_meta_training_started(tmp_path):
+    """``{kind: learned, untrained: true}`` rebuilds the weights the meta-step's ``init`` draws
+    (the file's key tree 2), and the old tree for files without the mark (the zoo's)."""
+    from l2l.meta.loop import _info
+    from l2l.specs import LearnedSpec
+
+    cfg = tiny_config(seed=7)
+    start = meta_lib.make_trainer(cfg, cfg.task.build(), jit=False).init().meta_params
+    trained = jax.tree.map(lambda x: x + 1.0, start)  # any other weights
+    path = learned.save(tmp_path / "x.l2l", trained, cfg.optimizer, _info(cfg, 3, 0.0))
+    control = LearnedSpec(path=str(path), untrained=True)
+    assert control.display_label == "x (untrained)"
+    for a, b in zip(jax.tree.leaves(control.initial_meta_params()), jax.tree.leaves(start)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    info = {k: v for k, v in _info(cfg, 3, 0.0).items() if k != "key_tree"}
+    old = learned.save(tmp_path / "old.l2l", trained, cfg.optimizer, info)
+    legacy = LearnedSpec(path=str(old), untrained=True).initial_meta_params()
+    expected = cfg.optimizer.init_meta_params(jax.random.fold_in(jax.random.key(7), 0))
+    for a, b in zip(jax.tree.leaves(legacy), jax.tree.leaves(expected)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
