@@ -9,6 +9,7 @@
     l2l talk [CONFIG.yaml] [key=value ...]
     l2l short-horizon [CONFIG.yaml] [key=value ...]
     l2l no-tuning [CONFIG.yaml] [key=value ...]
+    l2l benchmark [CONFIG.yaml] [--quick] [--tune-baselines] [key=value ...]
 
 Every subcommand does the same: load the experiment's config (without a file, its embedded
 defaults; dotted overrides on top), ``run`` it, ``write`` its report into ``output_dir`` and print
@@ -29,8 +30,14 @@ from l2l.experiments import EXPERIMENTS, experiment
 GROUP_HELP = {"study": "make optimizers visible: response curves, races on 2-D surfaces"}
 
 
-def _add_config_arguments(p: argparse.ArgumentParser, words: tuple[str, ...]) -> None:
-    p.set_defaults(words=words)
+def _add_config_arguments(
+    p: argparse.ArgumentParser, words: tuple[str, ...], flags: tuple[tuple[str, str], ...]
+) -> None:
+    p.set_defaults(words=words, flags=[])
+    for flag, override in flags:
+        p.add_argument(
+            flag, dest="flags", action="append_const", const=override, help=f"= {override}"
+        )
     p.add_argument(
         "config", nargs="?", default=None, help="YAML config (default: the embedded default)"
     )
@@ -45,13 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
         head = words[0]
         if len(words) == 1:
             p = sub.add_parser(head, help=entry.help, description=entry.help)
-            _add_config_arguments(p, words)
+            _add_config_arguments(p, words, entry.flags)
             continue
         if head not in groups:
             p = sub.add_parser(head, help=GROUP_HELP[head], description=GROUP_HELP[head])
             groups[head] = p.add_subparsers(dest="subcommand", required=True)
         q = groups[head].add_parser(words[1], help=entry.help, description=entry.help)
-        _add_config_arguments(q, words)
+        _add_config_arguments(q, words, entry.flags)
     return parser
 
 
@@ -65,7 +72,18 @@ def _one_line(err: Exception) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # A command's flags may stand anywhere among its overrides (argparse would end the overrides
+    # at the first flag): they are taken out first and checked against the command's own.
+    known = {flag for entry in EXPERIMENTS.values() for flag, _ in entry.flags}
+    flags = [a for a in argv if a in known]
+    parser = build_parser()
+    args = parser.parse_args([a for a in argv if a not in known])
+    own = dict(EXPERIMENTS[args.words].flags)
+    for flag in flags:
+        if flag not in own:
+            parser.error(f"l2l {' '.join(args.words)} has no option {flag}")
+        args.flags.append(own[flag])
     # A first positional of the form key=value is an override of the embedded default.
     if (
         args.config is not None
@@ -74,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     ):
         args.overrides = [args.config, *args.overrides]
         args.config = None
+    args.overrides = [*args.flags, *args.overrides]
     name = " ".join(args.words)
     module = experiment(EXPERIMENTS[args.words].module)
     try:

@@ -114,3 +114,21 @@ def test_a_long_message_is_cut_to_what_was_wrong_and_what_to_do():
     )
     assert cli._one_line(err) == "files missing in d: a, b. Put them in d."
     assert cli._one_line(L2LError("one line")) == "one line"
+
+
+def test_a_command_flag_stands_anywhere_among_the_overrides_and_only_for_its_command(
+    capsys, monkeypatch
+):
+    seen = []
+
+    def capture(config_class, path, overrides):
+        seen.append(list(overrides))
+        raise cli.ConfigError("stop here")
+
+    monkeypatch.setattr(cli, "load", capture)
+    assert cli.main(["benchmark", "configs/benchmark.yaml", "only=[x]", "--quick"]) == 2
+    assert cli.main(["benchmark", "--tune-baselines", "seeds=2"]) == 2
+    assert seen == [["quick=true", "only=[x]"], ["tune_baselines=true", "seeds=2"]]
+    with pytest.raises(SystemExit):
+        cli.main(["evaluate", "--quick"])
+    assert "l2l evaluate has no option --quick" in capsys.readouterr().err

@@ -133,7 +133,8 @@ def test_experiment_configs_validate_their_meaning(tmp_path):
             EvaluateConfig, write(tmp_path, "task: {kind: mlp, hidden_sizes: [20, 0]}\n")
         )
     with pytest.raises(
-        ConfigError, match="task.kind.*unknown task kind 'cnn'.*Known: conv, mix, mlp, "
+        ConfigError,
+        match="task.kind.*unknown task kind 'cnn'.*Known: autoencoder, conv, markov_rnn, mix, ",
     ):
         config_lib.load(EvaluateConfig, write(tmp_path, "task: {kind: cnn}\n"))
     with pytest.raises(ConfigError, match="task.kind.*'quadratc'. Did you mean 'quadratic'"):
@@ -158,6 +159,7 @@ def test_every_shipped_config_loads_with_the_command_that_reads_it():
     from pathlib import Path
 
     from l2l.experiments import (
+        benchmark,
         hyper_mnist,
         meta_train,
         no_tuning,
@@ -170,6 +172,7 @@ def test_every_shipped_config_loads_with_the_command_that_reads_it():
 
     MetaTrainConfig = meta_train.Config
     readers = {
+        "benchmark": benchmark.Config,
         "hyper_mnist": hyper_mnist.Config,
         "hyper_defaults": hyper_mnist.Config,
         "fashion_mix_mlp_lopt": MetaTrainConfig,

@@ -21,6 +21,7 @@ from typing import NamedTuple
 class Entry(NamedTuple):
     module: str  # the experiment module under ``l2l.experiments``, imported only when run
     help: str  # one line for ``l2l --help``
+    flags: tuple[tuple[str, str], ...] = ()  # (``--flag``, the override it stands for)
 
 
 #: The ``l2l`` subcommands: command words -> the experiment module and its one line of help.
@@ -51,6 +52,11 @@ EXPERIMENTS: dict[tuple[str, ...], Entry] = {
     ("short-horizon",): Entry(
         "short_horizon",
         "the short-horizon bias: one-step vs whole-run hypergradients vs the tuned step size",
+    ),
+    ("benchmark",): Entry(
+        "benchmark",
+        "does an optimizer beat tuned Adam on held-out tasks? the suite, tuned baselines, CIs",
+        (("--quick", "quick=true"), ("--tune-baselines", "tune_baselines=true")),
     ),
     ("no-tuning",): Entry(
         "no_tuning",

@@ -7,6 +7,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+from l2l.plots.benchmark import performance_profile
 from l2l.plots.curves import loss_curve_panels, loss_curves, ratio_heatmap
 from l2l.plots.hyper import (
     dual_number_traces,
@@ -23,6 +24,7 @@ __all__ = [
     "loss_curve_panels",
     "loss_curves",
     "no_tuning_robustness",
+    "performance_profile",
     "race_animation",
     "race_figure",
     "race_overview",

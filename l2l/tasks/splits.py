@@ -75,9 +75,9 @@ def held_out_scores(task: Any, params: Any, split: Split) -> dict[str, jax.Array
     if not hasattr(task, "example_losses"):
         raise TypeError(f"{type(task).__name__} cannot be scored on a held-out split")
 
-    def chunk(args: tuple[jax.Array, jax.Array, jax.Array]) -> jax.Array:
+    def chunk(total: jax.Array, args: tuple[jax.Array, ...]) -> tuple[jax.Array, None]:
         images, labels, weights = args
-        return jnp.sum(weights * task.example_losses(params, images, labels))
+        return total + jnp.sum(weights * task.example_losses(params, images, labels)), None
 
-    total = jax.lax.map(chunk, tuple(split))
-    return {"loss": jnp.sum(total) / jnp.sum(split.weights)}
+    total, _ = jax.lax.scan(chunk, jnp.zeros(()), tuple(split))
+    return {"loss": total / jnp.sum(split.weights)}

@@ -1,0 +1,570 @@
+r"""``l2l benchmark``: does an optimizer beat tuned Adam on tasks it never saw?
+
+The field's question since VeLO (Metz et al., 2022) and Celo (Moudgil et al., 2025), asked the same
+way for any optimizer spec on a suite of held-out tasks (``configs/benchmark.yaml``;
+:data:`l2l.experiments.benchmark_suite.DEFAULT_SUITE`: quadratics, logistic regression, MLPs,
+a conv net, autoencoders, recurrent nets; a long horizon and reparameterized weights among them):
+
+* **Baselines, tuned fairly.** Per task, Adam, SGD, Nesterov momentum, RMSProp and Adam with
+  warmup and cosine decay (``baselines``) are each tuned over a half-decade grid of step sizes,
+  extended by 1.5 decades at a time until the best value is interior, on ``tuning_seeds``
+  instances of the tuning stream, by the mean final training loss; the chosen step size then runs
+  on the ``seeds`` reported instances. This is done once (``tune_baselines=true``, or
+  ``--tune-baselines``) and committed as ``baselines_file``; evaluating an optimizer costs only
+  its own runs. A crash loses at most the task being tuned (the file is rewritten after each).
+* **Reported runs.** Every optimizer (``optimizers``: any specs, a trained optimizer's untrained
+  control included) runs from its defaults on the same reported instances: a stream of keys no
+  tuning and no meta-training touches (:func:`l2l.experiments.benchmark_suite.run_keys`). Each
+  optimizer's runs on a task are saved under ``output_dir/runs/`` as they finish, so a run that
+  stops resumes where it stopped (and adding an optimizer runs only its own).
+* **Numbers** (:mod:`l2l.experiments.benchmark_metrics`): per task, the final training loss (mean
+  of the last 5 % of steps) normalized by tuned Adam's, the speedup over tuned Adam, test loss and
+  accuracy on the official test split where the task has data, and whether it beat tuned Adam;
+  over the suite, the IQMs of normalized loss and of speedup and the win rate with 95 %
+  stratified-bootstrap intervals, and a performance profile.
+
+``quick=true`` (``--quick``) runs the suite's quick subset; ``only=[...]`` any named tasks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from l2l import _atomic, sweep
+from l2l._errors import L2LError
+from l2l.config import field, to_dict
+from l2l.experiments import benchmark_metrics as metrics
+from l2l.experiments.benchmark_suite import (
+    DEFAULT_SUITE,
+    SuiteTask,
+    TaskRuns,
+    final_losses,
+    held_out_split,
+    run_keys,
+    run_reported,
+    with_data_dir,
+)
+from l2l.experiments.report import jsonable, number, write_report
+from l2l.specs import LearnedSpec, LevelSpec, OptaxSpec, OptimizerSpec, StackSpec, spec
+
+__all__ = ["BaselinesFileError", "Config", "Report", "run", "summary", "write"]
+
+
+class BaselinesFileError(L2LError, ValueError):
+    """The tuned baselines file is missing, or was made for another suite."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TunedBaseline:
+    """A baseline tuned per task: its spec and the first grid of its ``learning_rate``, from
+    ``lr_min`` to ``lr_max`` in half decades (each rounded to the nearest power of 10^(1/2);
+    extended while the best value is at an edge)."""
+
+    label: str
+    optimizer: OptimizerSpec
+    lr_min: float = field(1e-4, gt=0)
+    lr_max: float = field(3.16e-2, gt=0)
+
+
+def _baseline(label: str, optimizer: Any, lr_min: float, lr_max: float) -> TunedBaseline:
+    return TunedBaseline(label, spec(optimizer), lr_min, lr_max)
+
+
+#: The reference every number is normalized by.
+ADAM = "Adam"
+
+DEFAULT_BASELINES = (
+    _baseline(ADAM, {"kind": "optax", "name": "adam"}, 1e-4, 3.16e-2),
+    _baseline("SGD", {"kind": "optax", "name": "sgd"}, 1e-3, 3.16e-1),
+    _baseline(
+        "Nesterov",
+        {"kind": "optax", "name": "sgd", "hyperparams": {"momentum": 0.9, "nesterov": True}},
+        1e-3,
+        3.16e-1,
+    ),
+    _baseline(
+        "RMSProp",
+        {"kind": "optax", "name": "rmsprop", "hyperparams": {"decay": 0.9}},
+        1e-4,
+        3.16e-2,
+    ),
+    _baseline(
+        "Adam, warmup + cosine",
+        {"kind": "schedule", "base": {"kind": "optax", "name": "adam"}},
+        1e-4,
+        3.16e-2,
+    ),
+)
+
+
+def _zoo(name: str, untrained: bool = False) -> LearnedSpec:
+    return LearnedSpec(path=name, untrained=untrained)
+
+
+#: What ``l2l benchmark`` evaluates by default: the zoo's optimizers and their untrained controls,
+#: l2l's default hyperoptimizer stacks, and optax.contrib's parameter-free optimizers.
+DEFAULT_OPTIMIZERS: tuple[OptimizerSpec, ...] = (
+    _zoo("quadratic-lstm"),
+    _zoo("quadratic-lstm", untrained=True),
+    _zoo("mnist-lstm"),
+    _zoo("mnist-lstm", untrained=True),
+    _zoo("mnist-mlp-lopt"),
+    _zoo("mnist-mlp-lopt", untrained=True),
+    StackSpec(levels=(LevelSpec(optimizer="adam"), LevelSpec(optimizer="sgd"))),
+    StackSpec(levels=(LevelSpec(optimizer="sgd"), LevelSpec(optimizer="sgd"))),
+    OptaxSpec(name="prodigy"),
+    OptaxSpec(name="dadapt_adamw"),
+    OptaxSpec(name="dog"),
+    OptaxSpec(name="cocob"),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """``configs/benchmark.yaml``; the defaults are the shipped suite."""
+
+    optimizers: tuple[OptimizerSpec, ...] = DEFAULT_OPTIMIZERS
+    suite: tuple[SuiteTask, ...] = DEFAULT_SUITE
+    only: tuple[str, ...] = ()  # run these tasks of the suite (default: all)
+    quick: bool = False  # run the suite's quick subset
+    seed: int = 0
+    seeds: int = field(5, ge=1, help="reported runs per task and optimizer")
+    tuning_seeds: int = field(2, ge=1, help="runs per grid value when tuning a baseline")
+    baselines: tuple[TunedBaseline, ...] = DEFAULT_BASELINES
+    tune_baselines: bool = False  # tune the baselines and write baselines_file
+    baselines_file: str = "docs/results/benchmark_baselines.json"
+    data_dir: str | None = None  # a root holding mnist/ and fashion-mnist/
+    bootstrap_reps: int = field(2000, ge=100)
+    output_dir: str = "runs/benchmark"
+
+    def __post_init__(self) -> None:
+        names = [t.name for t in self.suite]
+        doubles = sorted({n for n in names if names.count(n) > 1})
+        if doubles:
+            raise ValueError(f"suite: task names must be unique, {doubles} repeat")
+        unknown = [n for n in self.only if n not in names]
+        if unknown:
+            raise ValueError(f"only: {unknown} are not tasks of the suite ({', '.join(names)})")
+        labels = [b.label for b in self.baselines]
+        if ADAM not in labels:
+            raise ValueError(f"baselines: every number is normalized by tuned {ADAM!r}; keep it")
+        if not self.tasks():
+            raise ValueError("quick: no task of the suite is marked quick")
+        labels = [label_of(o) for o in self.optimizers]
+        doubles = sorted({n for n in labels if labels.count(n) > 1})
+        if doubles:
+            raise ValueError(f"optimizers: two are labelled {doubles}; give each a 'label'")
+
+    def tasks(self) -> tuple[SuiteTask, ...]:
+        """The tasks this run covers (``only``, else the quick subset with ``quick``, else all)."""
+        if self.only:
+            return tuple(t for t in self.suite if t.name in self.only)
+        return tuple(t for t in self.suite if t.quick or not self.quick)
+
+
+# --------------------------------------------------------------------------- the baselines file
+
+
+def identity(cfg: Config, task: SuiteTask) -> dict:
+    """What fixes a task's tuned baselines: its section (the data directory aside), horizon, and
+    the seeds; a results file made for another identity is refused."""
+    section = to_dict(task.task)
+    section.pop("data_dir", None)
+    if isinstance(section.get("task"), dict):
+        section["task"].pop("data_dir", None)
+    return {
+        "task": section,
+        "steps": task.steps,
+        "seed": cfg.seed,
+        "seeds": cfg.seeds,
+        "tuning_seeds": cfg.tuning_seeds,
+        "baselines": [
+            {
+                "label": b.label,
+                "optimizer": to_dict(b.optimizer),
+                "first_grid": [_exponent(b.lr_min) / 2, _exponent(b.lr_max) / 2],
+            }
+            for b in cfg.baselines
+        ],
+    }
+
+
+def _exponent(x: float) -> int:
+    """A step size as its power of 10 in half decades (rounded)."""
+    return round(2 * math.log10(x))
+
+
+#: Tuning stops extending a grid at these half-decade powers of 10: 1e-8 and 1e3.
+LOWEST, HIGHEST = -16, 6
+#: Values per compiled call when tuning (a grid extends by this many half decades at a time).
+CHUNK = 3
+
+
+def tune_one(
+    runner: sweep.Runner, baseline: TunedBaseline, task: Any, keys: Any, steps: int
+) -> dict:
+    """``baseline``'s step size on ``task``: the half-decade grid from ``lr_min`` to ``lr_max``,
+    extended by :data:`CHUNK` half decades past an edge holding the best mean final loss (over
+    the tuning instances ``keys``), until the best is interior or the grid reaches 1e-8 or 1e3."""
+    low, high = _exponent(baseline.lr_min), _exponent(baseline.lr_max)
+    scores: dict[int, float] = {}
+    while True:
+        new = [k for k in range(low, high + 1) if k not in scores]
+        for begin in range(0, len(new), CHUNK):
+            part = new[begin : begin + CHUNK]
+            padded = part + [part[-1]] * (CHUNK - len(part))
+            values = {"learning_rate": np.asarray([10 ** (k / 2) for k in padded], np.float32)}
+            out = runner.run(baseline.optimizer, task, keys, steps, values)
+            finals = final_losses(out["curve"], steps)  # (CHUNK, seeds)
+            for k, row in zip(part, finals):
+                score = float(np.mean(row))
+                scores[k] = score if math.isfinite(score) else math.inf
+        grid = sorted(scores)
+        best = min(grid, key=lambda k: scores[k])
+        if not math.isfinite(scores[best]):
+            raise RuntimeError(f"{baseline.label}: every step size of the grid diverged")
+        if best == grid[0] and grid[0] > LOWEST:
+            low = max(LOWEST, grid[0] - CHUNK)
+        elif best == grid[-1] and grid[-1] < HIGHEST:
+            high = min(HIGHEST, grid[-1] + CHUNK)
+        else:
+            break
+    return {
+        "grid": [10 ** (k / 2) for k in grid],
+        "scores": [scores[k] for k in grid],
+        "learning_rate": 10 ** (best / 2),
+        "at_edge": best in (grid[0], grid[-1]),
+    }
+
+
+def _runs_json(runs: TaskRuns) -> dict:
+    out: dict[str, Any] = {"final_loss": runs.final_loss}
+    if runs.test_loss is not None:
+        out["test_loss"] = runs.test_loss
+    if runs.test_accuracy is not None:
+        out["test_accuracy"] = runs.test_accuracy
+    return out
+
+
+def tune_task(cfg: Config, task_cfg: SuiteTask, runner: sweep.Runner) -> dict:
+    """Every baseline tuned on one task and run on its reported instances, and tuned Adam's
+    reference curve over twice the horizon (for speedups)."""
+    started = time.perf_counter()
+    task_section = with_data_dir(task_cfg.task, cfg.data_dir)
+    task = task_section.build()
+    split = held_out_split(task_section)
+    tuning = run_keys(cfg.seed, "benchmark_tuning", task_cfg.name, cfg.tuning_seeds)
+    reported = run_keys(cfg.seed, "benchmark_reported", task_cfg.name, cfg.seeds)
+    baselines = {}
+    for baseline in cfg.baselines:
+        tuned = tune_one(runner, baseline, task, tuning, task_cfg.steps)
+        runs = run_reported(
+            runner,
+            baseline.optimizer,
+            task,
+            reported,
+            task_cfg.steps,
+            split,
+            {"learning_rate": tuned["learning_rate"]},
+        )
+        baselines[baseline.label] = {**tuned, **_runs_json(runs)}
+        if baseline.label == ADAM:
+            long = runner.run(
+                baseline.optimizer,
+                task,
+                reported,
+                2 * task_cfg.steps,
+                {"learning_rate": np.asarray([tuned["learning_rate"]], np.float32)},
+                chunk=1,
+            )
+            ref_steps, ref_losses = metrics.reference_curve(long["curve"][0], task_cfg.window)
+    return {
+        "name": task_cfg.name,
+        "family": task_cfg.family,
+        "identity": identity(cfg, task_cfg),
+        "baselines": baselines,
+        "reference": {"steps": ref_steps.tolist(), "loss": ref_losses.tolist()},
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def _read(path: Path) -> dict:
+    if not path.exists():
+        return {"tasks": {}}
+    return json.loads(path.read_text())
+
+
+def tune_baselines(cfg: Config, tasks: tuple[SuiteTask, ...], show_progress: bool) -> dict:
+    """Tunes the baselines on every task of ``tasks`` not already in ``baselines_file`` with the
+    same identity, rewriting the file (atomically) after each task; returns its contents."""
+    path = Path(cfg.baselines_file)
+    data = _read(path)
+    runner = sweep.Runner()
+    for task_cfg in tasks:
+        done = data["tasks"].get(task_cfg.name)
+        if done is not None and done["identity"] == _jsonable(identity(cfg, task_cfg)):
+            continue
+        entry = tune_task(cfg, task_cfg, runner)
+        data["tasks"][task_cfg.name] = entry
+        _atomic.write_text(path, json.dumps(data, indent=1))
+        if show_progress:
+            chosen = ", ".join(
+                f"{label} {b['learning_rate']:.3g}" for label, b in entry["baselines"].items()
+            )
+            print(f"tuned {task_cfg.name} in {entry['seconds']:.0f} s: {chosen}", flush=True)
+    return data
+
+
+def _slug(label: str) -> str:
+    """A label as a file name."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in label)
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value))
+
+
+def load_baselines(cfg: Config, tasks: tuple[SuiteTask, ...]) -> dict:
+    """The tuned baselines of ``tasks`` from ``baselines_file``; a one-line error naming the first
+    task that is missing or was tuned for another identity."""
+    path = Path(cfg.baselines_file)
+    if not path.exists():
+        raise BaselinesFileError(
+            f"baselines_file {path} does not exist: run `l2l benchmark --tune-baselines` first"
+        )
+    data = _read(path)
+    for task_cfg in tasks:
+        entry = data["tasks"].get(task_cfg.name)
+        if entry is None:
+            raise BaselinesFileError(
+                f"{path} has no tuned baselines for task {task_cfg.name!r}: run "
+                "`l2l benchmark --tune-baselines` (it tunes only what is missing)"
+            )
+        if entry["identity"] != _jsonable(identity(cfg, task_cfg)):
+            raise BaselinesFileError(
+                f"{path}: task {task_cfg.name!r} was tuned for another setup (task, steps, seeds "
+                "or baselines differ): re-run `l2l benchmark --tune-baselines`"
+            )
+    return data
+
+
+# --------------------------------------------------------------------------- the report
+
+
+@dataclasses.dataclass
+class Cell:
+    """One optimizer on one task (``seeds`` runs)."""
+
+    final_loss: list[float]
+    normalized_loss: list[float]
+    speedup: list[float]
+    test_loss: list[float] | None = None
+    test_accuracy: list[float] | None = None
+    error: str | None = None  # why it could not run here (then no numbers)
+
+    @property
+    def mean_normalized(self) -> float:
+        return float(np.mean(self.normalized_loss)) if self.normalized_loss else math.nan
+
+
+@dataclasses.dataclass
+class TaskResult:
+    name: str
+    family: str
+    steps: int
+    adam_final_loss: float  # tuned Adam's mean final loss (the normalizer)
+    adam_learning_rate: float
+    cells: dict[str, Cell]  # optimizer label -> its runs
+
+
+@dataclasses.dataclass
+class Report:
+    config: Config
+    tasks: list[TaskResult]
+    aggregates: dict[str, metrics.Aggregate]
+    kinds: dict[str, str]  # optimizer label -> "tuned baseline" | "evaluated"
+    seconds: dict[str, float]  # optimizer label -> wall time of its runs (evaluated ones)
+    profiles: dict[str, list[float]] = dataclasses.field(default_factory=dict)
+    profile_intervals: dict[str, list[list[float]]] = dataclasses.field(default_factory=dict)
+
+
+def _cell(runs_json: dict, adam_mean: float, reference: dict, steps: int) -> Cell:
+    final = runs_json["final_loss"]
+    return Cell(
+        final_loss=final,
+        normalized_loss=metrics.normalized(final, adam_mean).tolist(),
+        speedup=metrics.speedups(final, reference["steps"], reference["loss"], steps).tolist(),
+        test_loss=runs_json.get("test_loss"),
+        test_accuracy=runs_json.get("test_accuracy"),
+    )
+
+
+def label_of(optimizer: OptimizerSpec) -> str:
+    """How tables name an evaluated optimizer (an untrained control says so)."""
+    return optimizer.display_label
+
+
+def run(cfg: Config, *, show_progress: bool = True) -> Report:
+    tasks = cfg.tasks()
+    if cfg.tune_baselines:
+        data = tune_baselines(cfg, tasks, show_progress)
+    else:
+        data = load_baselines(cfg, tasks)
+    labels = [label_of(o) for o in cfg.optimizers]
+    runner = sweep.Runner()
+    results = []
+    seconds = dict.fromkeys(labels, 0.0)
+    for task_cfg in tasks:
+        entry = data["tasks"][task_cfg.name]
+        adam = entry["baselines"][ADAM]
+        adam_mean = float(np.mean(adam["final_loss"]))
+        cells = {
+            b.label: _cell(
+                entry["baselines"][b.label], adam_mean, entry["reference"], task_cfg.steps
+            )
+            for b in cfg.baselines
+        }
+        if cfg.optimizers:
+            task_section = with_data_dir(task_cfg.task, cfg.data_dir)
+            task = task_section.build()
+            split = held_out_split(task_section)
+            keys = run_keys(cfg.seed, "benchmark_reported", task_cfg.name, cfg.seeds)
+        for optimizer, label in zip(cfg.optimizers, labels):
+            saved = Path(cfg.output_dir) / "runs" / f"{_slug(label)}--{task_cfg.name}.json"
+            made_by = _jsonable({**identity(cfg, task_cfg), "optimizer": to_dict(optimizer)})
+            done = json.loads(saved.read_text()) if saved.exists() else None
+            if done is not None and done["made_by"] == made_by:
+                runs_json, spent = done["runs"], done["seconds"]
+            else:
+                started = time.perf_counter()
+                try:
+                    runs = run_reported(runner, optimizer, task, keys, task_cfg.steps, split)
+                except (ValueError, TypeError, KeyError) as err:
+                    cells[label] = Cell([], [], [], error=str(err).splitlines()[0])
+                    continue
+                runs_json, spent = _runs_json(runs), time.perf_counter() - started
+                saved.parent.mkdir(parents=True, exist_ok=True)
+                record = {"made_by": made_by, "runs": runs_json, "seconds": spent}
+                _atomic.write_text(saved, json.dumps(record))
+            seconds[label] += spent
+            cells[label] = _cell(runs_json, adam_mean, entry["reference"], task_cfg.steps)
+        results.append(
+            TaskResult(
+                task_cfg.name,
+                task_cfg.family,
+                task_cfg.steps,
+                adam_mean,
+                adam["learning_rate"],
+                cells,
+            )
+        )
+        if show_progress:
+            print(f"{task_cfg.name}: done", flush=True)
+    kinds = {b.label: "tuned baseline" for b in cfg.baselines} | dict.fromkeys(labels, "evaluated")
+    scores = {}
+    for label in kinds:
+        ran = [t.cells[label] for t in results if t.cells[label].error is None]
+        if ran:
+            scores[label] = (
+                np.asarray([c.normalized_loss for c in ran]).T,
+                np.asarray([c.speedup for c in ran]).T,
+            )
+    aggregates = metrics.aggregates(scores, reps=cfg.bootstrap_reps, seed=cfg.seed)
+    report = Report(cfg, results, aggregates, kinds, seconds)
+    profiles, intervals = metrics.profiles({k: v[0] for k, v in scores.items()})
+    report.profiles = {k: np.asarray(v).tolist() for k, v in profiles.items()}
+    report.profile_intervals = {k: np.asarray(v).tolist() for k, v in intervals.items()}
+    return report
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _interval(x: dict, digits: int = 2) -> str:
+    return f"{x['value']:.{digits}f} [{x['low']:.{digits}f}, {x['high']:.{digits}f}]"
+
+
+def aggregate_table(data: dict) -> str:
+    """The aggregates, one row per optimizer (tuned baselines first, then by IQM); ``data``: the
+    report as its JSON holds it (so a page can be checked against its results file)."""
+    tasks = len(data["tasks"])
+    kinds, aggregates = data["kinds"], data["aggregates"]
+    lines = [
+        "| optimizer | kind | IQM loss / tuned Adam [95% CI] | IQM speedup [95% CI] | "
+        "beats tuned Adam on [95% CI] |",
+        "|---|---|---|---|---|",
+    ]
+    order = sorted(
+        aggregates,
+        key=lambda k: (
+            kinds[k] != "tuned baseline",
+            aggregates[k]["iqm_normalized_loss"]["value"],
+        ),
+    )
+    for label in order:
+        a = aggregates[label]
+        on = "" if a["tasks"] == tasks else f" (ran on {a['tasks']} of {tasks} tasks)"
+        lines.append(
+            f"| {label}{on} | {kinds[label]} | {_interval(a['iqm_normalized_loss'])} | "
+            f"{_interval(a['iqm_speedup'])} | {_interval(a['win_rate'])} |"
+        )
+    return "\n".join(lines)
+
+
+def task_table(data: dict) -> str:
+    """Per task: tuned Adam's final loss (and step size) and every optimizer's mean normalized
+    loss over the seeds ("n/a": it could not run there); ``data`` as for :func:`aggregate_table`."""
+    labels = list(data["kinds"])
+    lines = [
+        "| task | family | steps | tuned Adam (lr) | " + " | ".join(labels) + " |",
+        "|---|---|---|---|" + "---|" * len(labels),
+    ]
+    for t in data["tasks"]:
+        row = []
+        for label in labels:
+            cell = t["cells"][label]
+            mean = float(np.mean(cell["normalized_loss"])) if cell["normalized_loss"] else None
+            row.append("n/a" if cell.get("error") else number(mean))
+        lines.append(
+            f"| {t['name']} | {t['family']} | {t['steps']} | {number(t['adam_final_loss'])} "
+            f"({t['adam_learning_rate']:.2g}) | " + " | ".join(row) + " |"
+        )
+    return "\n".join(lines)
+
+
+def summary(report: Report) -> str:
+    data = jsonable(report)
+    return (
+        "Final training loss / tuned Adam's, per task (mean over seeds; < 1 beats tuned Adam):\n\n"
+        + task_table(data)
+        + "\n\nOver the suite (IQM over tasks x seeds; win rate: tasks beaten):\n\n"
+        + aggregate_table(data)
+    )
+
+
+def write(report: Report, output_dir: str | Path) -> list[Path]:
+    from l2l import plots
+
+    data = jsonable(report)
+
+    def figures(out: Path) -> list[Path]:
+        if not report.profiles:
+            return []
+        fig = plots.performance_profile(
+            metrics.PROFILE_TAUS, report.profiles, report.profile_intervals
+        )
+        return [plots.save_png(fig, out / "performance_profile.png")]
+
+    return write_report(
+        report,
+        output_dir,
+        texts={"tasks.md": task_table(data), "aggregates.md": aggregate_table(data)},
+        figures=figures,
+    )

@@ -1,0 +1,195 @@
+"""``l2l benchmark``: the tuning protocol against a recomputation by another code path, the pairing
+of every optimizer on the same reported instances, resuming, the refusals, and the shipped config
+and results file."""
+
+import dataclasses
+import json
+import math
+
+import jax
+import numpy as np
+import optax
+import pytest
+
+from l2l import unroll
+from l2l.config import ConfigError, load
+from l2l.experiments import benchmark as bm
+from l2l.experiments.benchmark_suite import SuiteTask, final_losses, run_keys
+from l2l.specs import OptaxSpec
+from l2l.tasks import MarkovRNNConfig, QuadraticConfig
+
+TINY = (
+    SuiteTask("quad", "quadratic", QuadraticConfig(dim=4), 20, quick=True),
+    SuiteTask("rnn", "rnn", MarkovRNNConfig(vocab=4, hidden=4, length=4, batch_size=8), 12),
+)
+BASELINES = bm.DEFAULT_BASELINES[:2]  # Adam and SGD
+
+
+def tiny_config(tmp_path, **changes) -> bm.Config:
+    base = bm.Config(
+        suite=TINY,
+        baselines=BASELINES,
+        optimizers=(),
+        seeds=3,
+        tuning_seeds=2,
+        tune_baselines=True,
+        baselines_file=str(tmp_path / "baselines.json"),
+        bootstrap_reps=200,
+        output_dir=str(tmp_path / "out"),
+    )
+    return dataclasses.replace(base, **changes)
+
+
+def _final_losses_by_unroll(optimizer, task, keys, steps):
+    curves = unroll.loss_curves(lambda: optimizer, task, keys, steps)
+    return final_losses(np.asarray(curves), steps)
+
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("benchmark")
+    cfg = tiny_config(tmp)
+    report = bm.run(cfg, show_progress=False)
+    return cfg, report, json.loads((tmp / "baselines.json").read_text())
+
+
+def test_tuning_scores_and_reported_runs_match_an_independent_recomputation(tuned):
+    cfg, _, data = tuned
+    task_cfg = TINY[0]
+    task = task_cfg.task.build()
+    sgd = data["tasks"]["quad"]["baselines"]["SGD"]
+    keys = run_keys(cfg.seed, "benchmark_tuning", "quad", cfg.tuning_seeds)
+    # Every grid value's score: the mean final loss over the tuning instances, by unroll's own loop.
+    for lr, score in zip(sgd["grid"], sgd["scores"]):
+        expected = np.mean(_final_losses_by_unroll(optax.sgd(lr), task, keys, task_cfg.steps))
+        if math.isfinite(expected):
+            np.testing.assert_allclose(score, expected, rtol=2e-5)
+        else:
+            assert score == math.inf
+    finite = [s for s in sgd["scores"] if math.isfinite(s)]
+    assert (
+        sgd["learning_rate"]
+        == sgd["grid"][int(np.argmin(np.where(np.isfinite(sgd["scores"]), sgd["scores"], np.inf)))]
+    )
+    assert not sgd["at_edge"] and min(finite) == min(sgd["scores"])
+    # Half decades, contiguous: the grid was extended, not sampled.
+    steps = np.diff(np.log10(sgd["grid"]))
+    np.testing.assert_allclose(steps, 0.5, rtol=1e-9)
+    # The reported runs are other instances than the tuning ones.
+    reported = run_keys(cfg.seed, "benchmark_reported", "quad", cfg.seeds)
+    expected = _final_losses_by_unroll(optax.sgd(sgd["learning_rate"]), task, reported, 20)
+    np.testing.assert_allclose(sgd["final_loss"], expected, rtol=2e-5)
+
+
+def test_the_grid_is_extended_until_the_best_is_interior(tmp_path):
+    # A first grid far below the best step size: it must grow upwards, 1.5 decades at a time.
+    low = bm.TunedBaseline("SGD", OptaxSpec(name="sgd"), lr_min=1e-7, lr_max=1e-6)
+    from l2l import sweep
+
+    task = QuadraticConfig(dim=4).build()
+    keys = run_keys(0, "benchmark_tuning", "quad", 2)
+    out = bm.tune_one(sweep.Runner(), low, task, keys, 20)
+    assert not out["at_edge"] and out["learning_rate"] > 1e-4
+    assert out["grid"][0] == pytest.approx(1e-7) and len(out["grid"]) % 3 == 0
+
+
+def test_every_optimizer_runs_on_the_same_instances_so_tuned_adam_scores_one(
+    tuned, tmp_path, monkeypatch
+):
+    cfg, _, data = tuned
+    adam_lr = data["tasks"]["quad"]["baselines"]["Adam"]["learning_rate"]
+    again = dataclasses.replace(
+        cfg,
+        tune_baselines=False,
+        only=("quad",),
+        optimizers=(OptaxSpec(name="adam", hyperparams={"learning_rate": adam_lr}, label="same"),),
+    )
+    report = bm.run(again, show_progress=False)
+    cell = report.tasks[0].cells["same"]
+    np.testing.assert_allclose(np.mean(cell.normalized_loss), 1.0, rtol=1e-6)
+    # Its speedup over itself: Adam's own final losses are reached by the seed-mean curve about
+    # when the horizon ends.
+    assert 0.5 < np.mean(cell.speedup) < 1.6
+
+    # The runs were saved as they finished: a second run (e.g. after a crash) reads them back.
+    def fail(*args, **kwargs):
+        raise AssertionError("ran again")
+
+    monkeypatch.setattr(bm, "run_reported", fail)
+    again_report = bm.run(again, show_progress=False)
+    assert again_report.tasks[0].cells["same"] == cell
+    paths = bm.write(report, tmp_path / "w")
+    names = {p.name for p in paths}
+    assert {"results.json", "tasks.md", "aggregates.md", "performance_profile.png"} <= names
+    written = json.loads((tmp_path / "w" / "results.json").read_text())
+    assert bm.task_table(written) in (tmp_path / "w" / "tasks.md").read_text()
+
+
+def test_tuning_resumes_where_it_stopped_and_refuses_another_setup(tuned, tmp_path):
+    cfg, _, data = tuned
+    path = tmp_path / "b.json"
+    partial = {"tasks": {"quad": data["tasks"]["quad"]}}
+    path.write_text(json.dumps(partial))
+    resumed = dataclasses.replace(cfg, baselines_file=str(path))
+    bm.run(resumed, show_progress=False)
+    after = json.loads(path.read_text())
+    assert after["tasks"]["quad"] == data["tasks"]["quad"]  # kept, not re-tuned
+    assert after["tasks"]["rnn"]["baselines"]["SGD"]["final_loss"] == pytest.approx(
+        data["tasks"]["rnn"]["baselines"]["SGD"]["final_loss"], rel=1e-6
+    )
+    other = dataclasses.replace(resumed, tune_baselines=False, seeds=4)
+    with pytest.raises(bm.BaselinesFileError, match="'quad' was tuned for another setup"):
+        bm.run(other, show_progress=False)
+    missing = dataclasses.replace(other, baselines_file=str(tmp_path / "none.json"))
+    with pytest.raises(bm.BaselinesFileError, match="does not exist: run `l2l benchmark"):
+        bm.run(missing, show_progress=False)
+
+
+def test_aggregates_of_the_baselines_are_consistent(tuned):
+    _, report, _ = tuned
+    adam = report.aggregates["Adam"]
+    assert adam.win_rate.value == 0.0  # tuned Adam never beats itself
+    for a in report.aggregates.values():
+        for x in (a.iqm_normalized_loss, a.iqm_speedup, a.win_rate):
+            assert x.low <= x.value + 1e-12 and x.value <= x.high + 1e-12
+
+
+def test_streams_of_the_benchmark_share_no_key():
+    """Tuning and reported instances of every shipped task, down to the minibatch keys of the
+    first steps, and the evaluation protocol's tuning and held-out instances: no key repeats."""
+    cfg = load(bm.Config, "configs/benchmark.yaml", [])
+    seen: dict[bytes, str] = {}
+
+    def add(keys, owner):
+        data = np.asarray(jax.random.key_data(keys)).reshape(-1, 2)
+        for row in data:
+            b = row.tobytes()
+            assert seen.setdefault(b, owner) == owner, f"{owner} reuses a key of {seen[b]}"
+
+    for stream in ("benchmark_tuning", "benchmark_reported"):
+        add(unroll.stream_key(cfg.seed, stream)[None], stream)
+        for t in cfg.suite:
+            num = cfg.tuning_seeds if stream == "benchmark_tuning" else cfg.seeds
+            keys = run_keys(cfg.seed, stream, t.name, num)
+            add(keys, f"{stream}")
+            steps = jax.vmap(lambda k: jax.vmap(lambda s: unroll.step_key(k, s))(np.arange(5)))
+            add(steps(keys[:, 2]), f"{stream}")
+    for which, owner in ((unroll.TUNING_SET, "tuning"), (unroll.TEST_SET, "test")):
+        keys = unroll.instance_keys(cfg.seed, which, 256)
+        add(keys, owner)
+
+
+def test_config_file_is_the_embedded_suite_and_refuses_mistakes(tmp_path):
+    cfg = load(bm.Config, "configs/benchmark.yaml", [])
+    default = bm.Config()
+    assert cfg.suite == default.suite and cfg.baselines == default.baselines
+    assert cfg.optimizers == default.optimizers
+    assert len(cfg.suite) >= 16 and len({t.family for t in cfg.suite}) >= 6
+    assert max(t.steps for t in cfg.suite) >= 10 * 100
+    assert any(t.task.kind == "reparam" for t in cfg.suite)
+    with pytest.raises(ConfigError, match="only: \\['nope'\\] are not tasks of the suite"):
+        load(bm.Config, None, ["only=[nope]"])
+    with pytest.raises(ConfigError, match="two are labelled \\['adam'\\]"):
+        load(bm.Config, None, ["optimizers=[adam,adam]"])
+    with pytest.raises(ConfigError, match="keep it"):
+        load(bm.Config, None, ["baselines=[]"])

@@ -1,0 +1,110 @@
+"""Streams that share nothing: for the shipped configs, the keys of meta-training (initial weights,
+every meta-step's instances and the first minibatch keys of each, the estimators' noise), of
+early stopping, of the evaluation protocol's tuning and held-out instances, and of the benchmark's
+tuning and reported instances, collected at every depth the code draws them; no key of one stream
+equals a key (so neither a parent nor a child) of another."""
+
+import functools
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from l2l import unroll
+from l2l.config import load
+from l2l.experiments import benchmark, meta_train
+from l2l.experiments.benchmark_suite import run_keys
+from l2l.meta import step as meta_step
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+META_CONFIGS = sorted(
+    p.stem
+    for p in CONFIGS.glob("*.yaml")
+    if p.stem.endswith(("_lstm", "_lopt")) or p.stem == "zero_machine"
+)
+FIRST_STEPS = 3  # minibatch keys kept per instance (each is fold_in(stream key, t))
+
+
+@jax.jit
+def _first_step_keys(streams: jax.Array) -> jax.Array:
+    first = jnp.arange(FIRST_STEPS)
+    return jax.vmap(lambda k: jax.vmap(lambda t: unroll.step_key(k, t))(first))(streams)
+
+
+@jax.jit
+def _noise_keys(seed: int, steps: jax.Array) -> jax.Array:
+    return jax.vmap(lambda s: meta_step.noise_key(seed, s))(steps)
+
+
+class Keys:
+    """Every key seen, by the stream that drew it (NumPy sets of the raw key bits)."""
+
+    def __init__(self):
+        self.streams: dict[str, list[np.ndarray]] = {}
+
+    def add(self, keys: jax.Array, stream: str) -> None:
+        data = np.asarray(jax.random.key_data(keys), np.uint64).reshape(-1, 2)
+        self.streams.setdefault(stream, []).append((data[:, 0] << np.uint64(32)) | data[:, 1])
+
+    def add_instances(self, keys: jax.Array, stream: str) -> None:
+        """Instance keys (n, 3): themselves and the first minibatch keys of their streams."""
+        self.add(keys, stream)
+        first = jnp.arange(FIRST_STEPS)
+        self.add(
+            jax.vmap(lambda k: jax.vmap(lambda t: unroll.step_key(k, t))(first))(keys[:, 2]), stream
+        )
+
+    def check(self) -> None:
+        names = sorted(self.streams)
+        values = [np.unique(np.concatenate(self.streams[n])) for n in names]
+        for i, a in enumerate(values):
+            for j in range(i + 1, len(values)):
+                shared = np.intersect1d(a, values[j])
+                assert shared.size == 0, (
+                    f"streams {names[i]!r} and {names[j]!r} share {shared.size} keys"
+                )
+
+
+@pytest.mark.parametrize("name", META_CONFIGS)
+def test_meta_training_evaluation_and_benchmark_streams_share_no_key(name):
+    cfg = load(meta_train.Config, CONFIGS / f"{name}.yaml", [])
+    seed = cfg.seed
+    keys = Keys()
+    keys.add(meta_step.meta_init_key(seed)[None], "meta_init")
+    # Every fresh batch of meta-training (one per horizon), and its instances.
+    per_horizon = max(1, cfg.horizon // cfg.truncation)
+    starts = jnp.arange(0, cfg.meta_steps, per_horizon)
+    batch = jax.jit(jax.vmap(lambda s: meta_step.batch_keys(seed, s, cfg.batch_size)))(starts)
+    parents = jax.vmap(lambda s: jax.random.fold_in(unroll.stream_key(seed, "meta_train"), s))
+    keys.add(parents(starts), "meta_train")
+    keys.add_instances(batch.reshape(-1, 3), "meta_train")
+    keys.add(_noise_keys(seed, jnp.arange(cfg.meta_steps)), "noise")
+    keys.add_instances(
+        unroll.instance_keys(seed, unroll.VALIDATION_SET, cfg.eval_instances), "validation"
+    )
+    keys.add_instances(
+        unroll.instance_keys(seed, unroll.TUNING_SET, cfg.tuning_instances), "tuning"
+    )
+    keys.add_instances(unroll.instance_keys(seed, unroll.TEST_SET, cfg.test_instances), "test")
+    for stream in ("tuning", "test", "validation", "meta_train", "meta_noise"):
+        keys.add(unroll.stream_key(seed, stream)[None], stream.replace("meta_noise", "noise"))
+    for stream, values in _benchmark_keys(seed).items():
+        keys.streams[stream] = list(values)
+    keys.check()
+
+
+@functools.cache
+def _benchmark_keys(seed: int) -> dict[str, list[np.ndarray]]:
+    """The benchmark's streams under ``seed``: its shipped suite's tuning and reported keys."""
+    suite = load(benchmark.Config, CONFIGS / "benchmark.yaml", [])
+    keys = Keys()
+    for stream, num in (
+        ("benchmark_tuning", suite.tuning_seeds),
+        ("benchmark_reported", suite.seeds),
+    ):
+        keys.add(unroll.stream_key(seed, stream)[None], stream)
+        for task in suite.suite:
+            keys.add_instances(run_keys(seed, stream, task.name, num), stream)
+    return keys.streams
