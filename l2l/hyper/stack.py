@@ -50,6 +50,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from l2l.hyper import guard as guard_lib
@@ -81,7 +82,8 @@ def _check_levels(levels: tuple) -> None:
             raise TypeError(
                 f"stack(): argument {i} is {lvl!r}, not a Level. Build levels with "
                 "l2l.hyper.sgd / adam / adagrad / rmsprop / level (these know their "
-                "hyperparameters; a ready-made optax transform does not)."
+                "hyperparameters; a ready-made optax transform does not: give its factory, "
+                "e.g. level(optax.adamw, learning_rate=1e-3))."
             )
 
 
@@ -92,13 +94,13 @@ def _learned_per_level(levels: tuple[Level, ...]) -> tuple[tuple[str, ...], ...]
         names = lvl.learned_names(top=top)
         if top and names:
             raise ValueError(
-                f"The top level of a stack ({lvl.optimizer}, level {i}) has no level above it to "
+                f"The top level of a stack ({lvl.name}, level {i}) has no level above it to "
                 f"learn {', '.join(map(repr, names))}: leave its `learn` unset (or empty) so its "
                 "hyperparameters stay fixed, or add a level above it."
             )
         if not top and not names:
             raise ValueError(
-                f"Level {i} ({lvl.optimizer}) learns no hyperparameter, so level {i + 1} would "
+                f"Level {i} ({lvl.name}) learns no hyperparameter, so level {i + 1} would "
                 f"have nothing to optimize: give it `learn=(...)` or end the stack at level {i}."
             )
         lvl.check_learnable(names)
@@ -157,10 +159,29 @@ def _cosines(hypergradient: jax.Array, grad_norm: jax.Array, norms: jax.Array) -
 
 
 def _readable(values: dict[str, Any], count: jax.Array) -> dict[str, jax.Array]:
-    """The values as float scalars; a (fixed) schedule as its value at the level's step."""
-    return {
-        k: jnp.asarray(v(count) if is_schedule(v) else v, float_dtype()) for k, v in values.items()
-    }
+    """The numeric values as float scalars; a (fixed) schedule of ``learning_rate`` as its value
+    at the level's step. Others (masks, dtypes, flags, ``None``) are left out."""
+    readable = {}
+    for k, v in values.items():
+        if k == "learning_rate" and is_schedule(v):
+            readable[k] = jnp.asarray(v(count), float_dtype())
+        elif _is_scalar_number(v):
+            readable[k] = jnp.asarray(v, float_dtype())
+    return readable
+
+
+def _is_scalar_number(value: Any) -> bool:
+    """A real number or a real scalar array (traced ones too), not a bool."""
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    if isinstance(value, (int, float, np.number)):
+        return True
+    return (
+        isinstance(value, (jax.Array, np.ndarray))
+        and value.ndim == 0
+        and jnp.issubdtype(value.dtype, jnp.number)
+        and not jnp.issubdtype(value.dtype, jnp.complexfloating)
+    )
 
 
 def _memory(state: LevelState) -> Memory:
@@ -249,7 +270,9 @@ def stack(
             values = lvl.values(raw)
             rule_state = lvl.rule(values).init(level_params)
             phi = pack(raw, names) if names else None
-            memory = plan.mode.init(phi, level_params, rule_state) if names else NOTHING
+            memory = (
+                plan.mode.init(phi, level_params, rule_state, plan.update) if names else NOTHING
+            )
             states.append(
                 LevelState(
                     hyperparams=_readable(values, jnp.zeros([], jnp.int32)),

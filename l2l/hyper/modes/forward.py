@@ -62,8 +62,8 @@ class Forward(NamedTuple):
     def above(self):
         return self
 
-    def init(self, phi, params, rule_state):
-        del rule_state
+    def init(self, phi, params, rule_state, update=None):
+        del rule_state, update
         return Memory(stacked_zeros(params, phi.shape[0]), (), (), ())
 
     def hypergradient(self, update, phi, memory, grads, with_norms):
