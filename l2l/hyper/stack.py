@@ -184,6 +184,20 @@ def _is_scalar_number(value: Any) -> bool:
     )
 
 
+class GradientWithHVP(NamedTuple):
+    """``grad_fn`` with the Hessian-vector products of the loss at the current parameters
+    (``hvp_fn``, e.g. ``jax.linearize(jax.grad(loss), params)[1]``), which mode ``'run'`` then
+    uses instead of differentiating ``grad_fn`` (whose gradient the caller already computed)."""
+
+    grad_fn: Any  # params -> gradient pytree, or None.
+    hvp: Any  # tangent pytree -> H tangent, at the parameters of this update.
+
+    def __call__(self, params):
+        if self.grad_fn is None:
+            raise ValueError("this update was given `hvp_fn` without `grad_fn`")
+        return self.grad_fn(params)
+
+
 def _memory(state: LevelState) -> Memory:
     """What the level's mode kept, as the mode sees it."""
     return Memory(*(getattr(state, field) for field in Memory._fields))
@@ -228,8 +242,11 @@ def stack(
       hyperparameters of every level are ``state.levels[i].hyperparams`` (or ``hyperparams(state)``,
       which also finds the stack inside an ``optax.chain`` state). ``update`` hands ``params`` to
       the bottom rule; mode ``'run'`` reads ``grad_fn`` (a function params -> gradient pytree of
-      the loss whose gradient ``updates`` is, e.g. of the same minibatch), the other modes ignore
-      extra keyword arguments. Safe under ``jit``, ``vmap`` and ``lax.scan``.
+      the loss whose gradient ``updates`` is, e.g. of the same minibatch) and differentiates it,
+      or, cheaper, reads ``hvp_fn`` (tangent -> Hessian-vector product at ``params``, e.g. the
+      second result of ``jax.linearize(jax.grad(loss), params)``, whose first is the gradient),
+      which saves evaluating the gradient a second time; the other modes ignore extra keyword
+      arguments. Safe under ``jit``, ``vmap`` and ``lax.scan``.
 
     Memory, besides the rules' own states, for k learned hyperparameters at level 0 over P
     parameters: ``'forward'`` k P (the tangent), ``'reverse'`` P plus one copy of the rule's
@@ -373,13 +390,15 @@ def stack(
         )
         return step, (new_state, *upper)
 
-    def update_fn(updates, state, params=None, grad_fn=None, **extra_args):
+    def update_fn(updates, state, params=None, grad_fn=None, hvp_fn=None, **extra_args):
         del extra_args
         if not isinstance(state, HyperState) or len(state.levels) != len(plans):
             raise TypeError(
                 f"This stack of height {len(plans)} was given a state that it did not make "
                 f"({type(state).__name__}); pass the state returned by its own init."
             )
+        if hvp_fn is not None:
+            grad_fn = GradientWithHVP(grad_fn, hvp_fn)
         if chosen.needs_grad_fn and (grad_fn is None or params is None):
             raise ValueError(
                 f"A stack with mode={mode!r} differentiates the optimizee's gradient, so its "

@@ -75,11 +75,18 @@ def _loss_after_one_update(plain, hyperparams, loss):
     return jax.jit(after)
 
 
-def _stack_hypergradients(level, mode, params, loss, steps, **options):
+def _stack_hypergradients(level, mode, params, loss, steps, hvp=False, **options):
     """Level 0's hypergradient after each of ``steps + 1`` updates of a stack whose top step size
-    is 0 (its hyperparameters stay at their initial values)."""
+    is 0 (its hyperparameters stay at their initial values); ``hvp``: the loss's Hessian-vector
+    products handed to the update (``hvp_fn``), from ``jax.linearize``."""
     opt = hyper.stack(level, hyper.sgd(0.0), mode=mode, guard=None, **options)
-    update = jax.jit(lambda g, s, p: opt.update(g, s, p, grad_fn=jax.grad(loss)))
+
+    def update_fn(g, s, p):
+        if not hvp:
+            return opt.update(g, s, p, grad_fn=jax.grad(loss))
+        return opt.update(g, s, p, hvp_fn=jax.linearize(jax.grad(loss), p)[1])
+
+    update = jax.jit(update_fn)
     state, seen = opt.init(params), []
     for _ in range(steps + 1):
         updates, state = update(jax.grad(loss)(params), state, params)
@@ -120,11 +127,12 @@ def test_whole_run_hypergradient_equals_the_gradient_through_the_unrolled_optax_
 ):
     """mode='run', mu = 1: after update T + 1 the hypergradient is d f(theta_T) / d h through all
     T = 4 plain optax updates (``jax.grad`` of the unrolled run), AdamW's weight decay (whose update
-    reads theta) included."""
+    reads theta) included; the same with the Hessian-vector products handed over (``hvp_fn``)."""
     factory, plain, hyperparams, learned = _case(name)
     params, loss = problems["mlp"]()
     level = hyper.level(factory, **hyperparams, learn=learned, reparam="raw")
     ours = _stack_hypergradients(level, "run", params, loss, STEPS, discount=1.0)[-1]
+    handed = _stack_hypergradients(level, "run", params, loss, STEPS, hvp=True, discount=1.0)[-1]
 
     def unrolled(values):
         return loss(_plain_run(plain, {**hyperparams, **values}, params, loss, STEPS)[0])
@@ -132,6 +140,7 @@ def test_whole_run_hypergradient_equals_the_gradient_through_the_unrolled_optax_
     oracle = jax.jit(jax.grad(unrolled))({h: jnp.asarray(hyperparams[h]) for h in learned})
     for h in learned:
         np.testing.assert_allclose(ours[h], oracle[h], rtol=1e-8)
+        np.testing.assert_allclose(handed[h], oracle[h], rtol=1e-8)
 
 
 @pytest.mark.parametrize("name", list(CASES))

@@ -92,7 +92,13 @@ class WholeRun(NamedTuple):
             lambda t: jnp.where(alive, self.discount * t, 0.0).astype(t.dtype), memory.tangent
         )
         s = [jnp.where(alive, self.discount * t, 0.0).astype(t.dtype) for t in memory.state_tangent]
-        hz = jax.vmap(lambda zj: like(jax.jvp(grad_fn, (params,), (zj,))[1], grads))(z)
+        hvp = getattr(grad_fn, "hvp", None)  # Given by the caller (``hvp_fn``): no re-run.
+        if hvp is None:
+
+            def hvp(zj):
+                return jax.jvp(grad_fn, (params,), (zj,))[1]
+
+        hz = jax.vmap(lambda zj: like(hvp(zj), grads))(z)
         basis = jnp.eye(phi.shape[0], dtype=phi.dtype)
         floats = [x for x, f in zip(leaves, is_float, strict=True) if f]
         if getattr(update, "reads_params", True):  # + du/dtheta (mu Z_t): weight decay.
