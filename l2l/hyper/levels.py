@@ -162,10 +162,14 @@ def _why_not_learnable(value: Any) -> str | None:
 @dataclasses.dataclass(frozen=True)
 class RawUpdate:
     """A level's update as a function of the raw values of its learned hyperparameters (see
-    ``Level.raw_update``): ``(phi, grads, rule_state, params) -> (step, new rule state)``."""
+    ``Level.raw_update``): ``(phi, grads, rule_state, params) -> (step, new rule state)``, with
+    ``phi`` the packed vector or the tuple of its k scalars."""
 
     level: Level
     names: tuple[str, ...]  # the learned hyperparameters, in the order of phi.
+
+    #: ``phi`` may be given as a tuple of its k scalars (forward mode's per-value tangents).
+    takes_coordinates = True
 
     @property
     def reads_params(self) -> bool:

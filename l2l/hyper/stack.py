@@ -222,8 +222,8 @@ def stack(
         the top learns its ``learn`` hyperparameters (default: see ``DEFAULT_LEARNED``), the top
         level's hyperparameters are fixed.
       mode: how hypergradients are computed (a name in ``MODES``). ``'forward'`` (default): each
-        update is made together with its tangent with respect to the learned hyperparameters (one
-        ``jvp``, all k tangents at once); the next gradient's inner product with that tangent is
+        update is made together with its tangent with respect to the learned hyperparameters (a
+        ``jvp`` per learned value); the next gradient's inner product with that tangent is
         the one-step hypergradient. ``'reverse'``: the same numbers by re-running the previous
         update and its ``vjp``. ``'run'``: level 0's hypergradient is the derivative of
         :math:`f(\theta_t)` through the whole run, the weights and the rule's state carrying

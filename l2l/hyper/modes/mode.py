@@ -16,7 +16,9 @@ from typing import Any, NamedTuple, Protocol
 import jax
 
 #: ``(phi, grads, rule_state, params) -> (step, new rule_state)``: a level's update as a function
-#: of the raw values ``phi`` of its k learned hyperparameters, packed in one vector.
+#: of the raw values ``phi`` of its k learned hyperparameters, packed in one vector (or, where the
+#: update has ``takes_coordinates = True``, given as the tuple of the k scalars, which lets
+#: forward mode differentiate along each one alone).
 LevelUpdate = Callable[[jax.Array, Any, Any, Any], tuple[Any, Any]]
 
 
