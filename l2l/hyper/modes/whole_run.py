@@ -99,28 +99,71 @@ class WholeRun(NamedTuple):
                 return jax.jvp(grad_fn, (params,), (zj,))[1]
 
         hz = jax.vmap(lambda zj: like(hvp(zj), grads))(z)
-        basis = jnp.eye(phi.shape[0], dtype=phi.dtype)
         floats = [x for x, f in zip(leaves, is_float, strict=True) if f]
-        if getattr(update, "reads_params", True):  # + du/dtheta (mu Z_t): weight decay.
-
-            def jvp(e, hzj, sj, zj):
-                primals, tangents = (phi, grads, floats, params), (e, hzj, sj, like(zj, params))
-                return jax.jvp(of_floats, primals, tangents, has_aux=True)
-
+        reads_params = getattr(update, "reads_params", True)  # + du/dtheta (mu Z_t): weight decay.
+        if getattr(update, "takes_coordinates", False):
+            step, dstep, dfloats, new_state = _along_each_coordinate(
+                of_floats, phi, grads, floats, params, hz, s, z, reads_params
+            )
         else:
-
-            def jvp(e, hzj, sj, zj):
-                del zj
-                return jax.jvp(
-                    lambda p, g, f: of_floats(p, g, f, params),
-                    (phi, grads, floats),
-                    (e, hzj, sj),
-                    has_aux=True,
-                )
-
-        (step, _), (dstep, dfloats), new_state = jax.vmap(
-            jvp, out_axes=((None, None), (0, 0), None)
-        )(basis, hz, s, z)
+            step, dstep, dfloats, new_state = _along_the_basis(
+                of_floats, phi, grads, floats, params, hz, s, z, reads_params
+            )
         tangent = jax.tree.map(lambda zj, dj: zj + dj.astype(zj.dtype), z, dstep)
         state_tangent = tuple(like(dfloats, list(memory.state_tangent)))
         return step, new_state, Memory(tangent, state_tangent, (), ())
+
+
+def _along_the_basis(of_floats, phi, grads, floats, params, hz, s, z, reads_params):
+    """The k tangents of the update by one ``jvp`` ``vmap`` ped over the basis of R^k (and the
+    rows of ``hz``, ``s``, ``z``)."""
+    basis = jnp.eye(phi.shape[0], dtype=phi.dtype)
+
+    def jvp(e, hzj, sj, zj):
+        if reads_params:
+            primals, tangents = (phi, grads, floats, params), (e, hzj, sj, like(zj, params))
+            return jax.jvp(of_floats, primals, tangents, has_aux=True)
+        return jax.jvp(
+            lambda p, g, f: of_floats(p, g, f, params),
+            (phi, grads, floats),
+            (e, hzj, sj),
+            has_aux=True,
+        )
+
+    (step, _), (dstep, dfloats), new_state = jax.vmap(jvp, out_axes=((None, None), (0, 0), None))(
+        basis, hz, s, z
+    )
+    return step, dstep, dfloats, new_state
+
+
+def _along_each_coordinate(of_floats, phi, grads, floats, params, hz, s, z, reads_params):
+    """The k tangents of the update, one ``jvp`` each, the tangent of phi on its own coordinate
+    only (``phi`` given as the tuple of its scalars; the others carry symbolic zeros), each row
+    written in place (see ``forward.step_and_tangent``)."""
+    scalars = tuple(phi[j] for j in range(phi.shape[0]))
+    rows = None
+    for j, value in enumerate(scalars):
+
+        def of_coordinate(x, g, f, theta, j=j):
+            coordinates = tuple(x if i == j else other for i, other in enumerate(scalars))
+            return of_floats(coordinates, g, f, theta)
+
+        row = jax.tree.map(lambda t, j=j: t[j], (hz, s, z))
+        hzj, sj, zj = row
+        if reads_params:
+            primals = (value, grads, floats, params)
+            tangents = (jnp.ones_like(value), hzj, sj, like(zj, params))
+            (step, _), (dstep, dfloats), new_state = jax.jvp(
+                of_coordinate, primals, tangents, has_aux=True
+            )
+        else:
+            (step, _), (dstep, dfloats), new_state = jax.jvp(
+                lambda x, g, f, j=j: of_coordinate(x, g, f, params, j=j),
+                (value, grads, floats),
+                (jnp.ones_like(value), hzj, sj),
+                has_aux=True,
+            )
+        if rows is None:
+            rows = stacked_zeros((dstep, dfloats), len(scalars))
+        rows = jax.tree.map(lambda r, x, j=j: r.at[j].set(x), rows, (dstep, dfloats))
+    return step, rows[0], rows[1], new_state
