@@ -41,6 +41,12 @@ def _same(quadratic_updates, ours, theirs):
         ({"kind": "stack", "levels": ["adam", "sgd"], "mode": "run", "discount": 0.9},
          {"learning_rate": 1e-2},
          lambda: hyper.stack(hyper.adam(1e-2), hyper.sgd(), mode="run", discount=0.9)),
+        ({"kind": "stack", "levels": [{"optimizer": "adamw", "hyperparams": {"learning_rate": 1e-3,
+                                                                      "weight_decay": 0.1},
+                                       "learn": ["learning_rate", "weight_decay"]}, "sgd"]},
+         {"learning_rate": 3e-3},
+         lambda: hyper.stack(hyper.level(optax.adamw, learning_rate=3e-3, weight_decay=0.1,
+                                         learn=("learning_rate", "weight_decay")), hyper.sgd())),
     ],
 )  # fmt: skip
 def test_every_kind_builds_the_optimizer_it_names(quadratic_updates, written, values, direct):

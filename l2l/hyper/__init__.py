@@ -21,6 +21,10 @@ Examples:
   ... )
   >>> whole_run = hyper.stack(hyper.sgd(0.01), hyper.sgd(), mode="run", discount=0.99)
 
+Any optax or optax.contrib factory, or a learned optimizer's, is a level too:
+``hyper.level(optax.adamw, learning_rate=1e-3, learn=('learning_rate', 'weight_decay'))``
+(``l2l.hyper.levels``).
+
 Hyperparameters carry optax's names (``learning_rate``, ``momentum``, ``decay``, ``rho``, ``b1``,
 ``b2``, ``eps``, ``eps_root``) in the levels' arguments, in ``learn=('learning_rate', ...)`` and in
 ``hyperparams(state)``; the old ``lr`` and ``gamma`` still work for one release, with a

@@ -9,7 +9,8 @@ carries the chain rule). Choosing :math:`T` keeps :math:`h` in its valid range w
 name          :math:`h = T(\phi)`                  range of :math:`h`        for
 ============  ===================================  ========================  ====================
 ``raw``       :math:`\phi`                         anything (no guarantee)   the paper's setup
-``log``       :math:`e^{\phi}`                     :math:`h > 0`             step sizes, eps
+``log``       :math:`e^{\phi}`                     :math:`h > 0`             step sizes, eps,
+                                                                               weight decays
 ``sqrt``      :math:`\phi^2` (:math:`\phi > 0`)    :math:`h > 0`             step sizes
 ``sigmoid``   :math:`1 / (1 + e^{-\phi})`          :math:`0 < h < 1`         decays, momentum
 ============  ===================================  ========================  ====================
@@ -84,6 +85,11 @@ DEFAULT_REPARAMETERIZATION: dict[str, str] = {
     "rho": "sigmoid",
     "b1": "sigmoid",
     "b2": "sigmoid",
+    "beta": "sigmoid",  # optax.contrib.muon's momentum.
+    "weight_decay": "log",
+    "output_scale": "log",  # a learned optimizer's step scale (l2l.learned.zoo.factory).
+    "step_mult": "log",
+    "exp_mult": "log",
     # The names used before optax's (deprecated; l2l.hyper's levels rename them before asking).
     "lr": "log",
     "gamma": "sigmoid",

@@ -50,6 +50,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from l2l.hyper import guard as guard_lib
@@ -81,7 +82,8 @@ def _check_levels(levels: tuple) -> None:
             raise TypeError(
                 f"stack(): argument {i} is {lvl!r}, not a Level. Build levels with "
                 "l2l.hyper.sgd / adam / adagrad / rmsprop / level (these know their "
-                "hyperparameters; a ready-made optax transform does not)."
+                "hyperparameters; a ready-made optax transform does not: give its factory, "
+                "e.g. level(optax.adamw, learning_rate=1e-3))."
             )
 
 
@@ -92,13 +94,13 @@ def _learned_per_level(levels: tuple[Level, ...]) -> tuple[tuple[str, ...], ...]
         names = lvl.learned_names(top=top)
         if top and names:
             raise ValueError(
-                f"The top level of a stack ({lvl.optimizer}, level {i}) has no level above it to "
+                f"The top level of a stack ({lvl.name}, level {i}) has no level above it to "
                 f"learn {', '.join(map(repr, names))}: leave its `learn` unset (or empty) so its "
                 "hyperparameters stay fixed, or add a level above it."
             )
         if not top and not names:
             raise ValueError(
-                f"Level {i} ({lvl.optimizer}) learns no hyperparameter, so level {i + 1} would "
+                f"Level {i} ({lvl.name}) learns no hyperparameter, so level {i + 1} would "
                 f"have nothing to optimize: give it `learn=(...)` or end the stack at level {i}."
             )
         lvl.check_learnable(names)
@@ -157,10 +159,43 @@ def _cosines(hypergradient: jax.Array, grad_norm: jax.Array, norms: jax.Array) -
 
 
 def _readable(values: dict[str, Any], count: jax.Array) -> dict[str, jax.Array]:
-    """The values as float scalars; a (fixed) schedule as its value at the level's step."""
-    return {
-        k: jnp.asarray(v(count) if is_schedule(v) else v, float_dtype()) for k, v in values.items()
-    }
+    """The numeric values as float scalars; a (fixed) schedule of ``learning_rate`` as its value
+    at the level's step. Others (masks, dtypes, flags, ``None``) are left out."""
+    readable = {}
+    for k, v in values.items():
+        if k == "learning_rate" and is_schedule(v):
+            readable[k] = jnp.asarray(v(count), float_dtype())
+        elif _is_scalar_number(v):
+            readable[k] = jnp.asarray(v, float_dtype())
+    return readable
+
+
+def _is_scalar_number(value: Any) -> bool:
+    """A real number or a real scalar array (traced ones too), not a bool."""
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    if isinstance(value, (int, float, np.number)):
+        return True
+    return (
+        isinstance(value, (jax.Array, np.ndarray))
+        and value.ndim == 0
+        and jnp.issubdtype(value.dtype, jnp.number)
+        and not jnp.issubdtype(value.dtype, jnp.complexfloating)
+    )
+
+
+class GradientWithHVP(NamedTuple):
+    """``grad_fn`` with the Hessian-vector products of the loss at the current parameters
+    (``hvp_fn``, e.g. ``jax.linearize(jax.grad(loss), params)[1]``), which mode ``'run'`` then
+    uses instead of differentiating ``grad_fn`` (whose gradient the caller already computed)."""
+
+    grad_fn: Any  # params -> gradient pytree, or None.
+    hvp: Any  # tangent pytree -> H tangent, at the parameters of this update.
+
+    def __call__(self, params):
+        if self.grad_fn is None:
+            raise ValueError("this update was given `hvp_fn` without `grad_fn`")
+        return self.grad_fn(params)
 
 
 def _memory(state: LevelState) -> Memory:
@@ -187,8 +222,8 @@ def stack(
         the top learns its ``learn`` hyperparameters (default: see ``DEFAULT_LEARNED``), the top
         level's hyperparameters are fixed.
       mode: how hypergradients are computed (a name in ``MODES``). ``'forward'`` (default): each
-        update is made together with its tangent with respect to the learned hyperparameters (one
-        ``jvp``, all k tangents at once); the next gradient's inner product with that tangent is
+        update is made together with its tangent with respect to the learned hyperparameters (a
+        ``jvp`` per learned value); the next gradient's inner product with that tangent is
         the one-step hypergradient. ``'reverse'``: the same numbers by re-running the previous
         update and its ``vjp``. ``'run'``: level 0's hypergradient is the derivative of
         :math:`f(\theta_t)` through the whole run, the weights and the rule's state carrying
@@ -207,8 +242,11 @@ def stack(
       hyperparameters of every level are ``state.levels[i].hyperparams`` (or ``hyperparams(state)``,
       which also finds the stack inside an ``optax.chain`` state). ``update`` hands ``params`` to
       the bottom rule; mode ``'run'`` reads ``grad_fn`` (a function params -> gradient pytree of
-      the loss whose gradient ``updates`` is, e.g. of the same minibatch), the other modes ignore
-      extra keyword arguments. Safe under ``jit``, ``vmap`` and ``lax.scan``.
+      the loss whose gradient ``updates`` is, e.g. of the same minibatch) and differentiates it,
+      or, cheaper, reads ``hvp_fn`` (tangent -> Hessian-vector product at ``params``, e.g. the
+      second result of ``jax.linearize(jax.grad(loss), params)``, whose first is the gradient),
+      which saves evaluating the gradient a second time; the other modes ignore extra keyword
+      arguments. Safe under ``jit``, ``vmap`` and ``lax.scan``.
 
     Memory, besides the rules' own states, for k learned hyperparameters at level 0 over P
     parameters: ``'forward'`` k P (the tangent), ``'reverse'`` P plus one copy of the rule's
@@ -249,7 +287,9 @@ def stack(
             values = lvl.values(raw)
             rule_state = lvl.rule(values).init(level_params)
             phi = pack(raw, names) if names else None
-            memory = plan.mode.init(phi, level_params, rule_state) if names else NOTHING
+            memory = (
+                plan.mode.init(phi, level_params, rule_state, plan.update) if names else NOTHING
+            )
             states.append(
                 LevelState(
                     hyperparams=_readable(values, jnp.zeros([], jnp.int32)),
@@ -350,13 +390,15 @@ def stack(
         )
         return step, (new_state, *upper)
 
-    def update_fn(updates, state, params=None, grad_fn=None, **extra_args):
+    def update_fn(updates, state, params=None, grad_fn=None, hvp_fn=None, **extra_args):
         del extra_args
         if not isinstance(state, HyperState) or len(state.levels) != len(plans):
             raise TypeError(
                 f"This stack of height {len(plans)} was given a state that it did not make "
                 f"({type(state).__name__}); pass the state returned by its own init."
             )
+        if hvp_fn is not None:
+            grad_fn = GradientWithHVP(grad_fn, hvp_fn)
         if chosen.needs_grad_fn and (grad_fn is None or params is None):
             raise ValueError(
                 f"A stack with mode={mode!r} differentiates the optimizee's gradient, so its "

@@ -27,6 +27,8 @@ class LevelState(NamedTuple):
     #   with a leading axis of k; () otherwise.
     previous_rule_state: optax.OptState  # mode 'reverse': rule_state before the last update.
     previous_grad: optax.Updates  # mode 'reverse': the gradient of the last update.
+    previous_params: optax.Params  # mode 'reverse', a rule that reads its parameters (weight
+    #   decay): the parameters of the last update; () otherwise.
     grad_norm: jax.Array  # ||g|| of the last update (the divergence guard's reference).
     growth: jax.Array  # ||g_t|| / ||g_{t-1}|| at the last update (1 before there are two).
     count: jax.Array  # updates this level has made, int32.

@@ -55,6 +55,10 @@ class LearnedOptimizerConfig:
     built as the class registered under its ``kind`` (default: ``lstm``)."""
 
     __kinds__: ClassVar[Kinds] = ARCHITECTURES
+    #: The real-valued fields that scale the update without touching the weights (the LSTM's
+    #: ``output_scale``): the hyperparameters of ``l2l.learned.zoo.factory``, which a
+    #: hyperoptimizer level can learn.
+    SETTINGS: ClassVar[tuple[str, ...]] = ()
 
     kind: str = "lstm"
 

@@ -10,7 +10,7 @@ one coordinate vector, so a single batched matmul serves every leaf).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import jax
 import optax
@@ -35,6 +35,8 @@ class LSTMOptimizerConfig(LearnedOptimizerConfig):
     theta_{t+1} = theta_t + output_scale * feature_scale_t * LSTM(features(g_t), state_t).
     ``output_scale`` is 1.0 for quadratics and 0.1 for MNIST in Andrychowicz et al., 2016.
     """
+
+    SETTINGS: ClassVar[tuple[str, ...]] = ("output_scale",)
 
     kind: Literal["lstm"] = "lstm"
     hidden_sizes: tuple[int, ...] = (20, 20)

@@ -34,7 +34,7 @@ import dataclasses
 import itertools
 import math
 from collections.abc import Callable
-from typing import Any, Literal, NamedTuple
+from typing import Any, ClassVar, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -62,6 +62,8 @@ class MLPOptimizerConfig(LearnedOptimizerConfig):
     ``output_init_scale``: the std of the output layer's initial weights (its bias starts at 0),
     small so that the untrained optimizer takes small steps.
     """
+
+    SETTINGS: ClassVar[tuple[str, ...]] = ("step_mult", "exp_mult")
 
     kind: Literal["mlp"] = "mlp"
     hidden_sizes: tuple[int, ...] = (32, 32)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import optax
 
@@ -54,3 +58,36 @@ def resolve(name_or_path: str) -> TrainedOptimizer:
     if is_path(name_or_path):
         return read(name_or_path)
     return read(pretrained_path(name_or_path))
+
+
+def factory(name_or_path: str) -> Callable[..., optax.GradientTransformationExtraArgs]:
+    r"""A trained optimizer as a factory of its settings, its weights fixed: ``factory(**settings)
+    -> optax transform``.
+
+    The settings are the real-valued fields of its architecture's config that scale the update
+    (``SETTINGS``: the LSTM's ``output_scale`` :math:`\sigma` in :math:`\Delta\theta = \sigma
+    s_t \odot \mathrm{LSTM}(\cdot)`; the MLP's ``step_mult`` and ``exp_mult``), each defaulting
+    to its saved value, so ``factory()`` is ``pretrained(name)``. A settings value may be a JAX
+    scalar, traced too: ``l2l.hyper.level(zoo.factory('mnist-lstm'), learn=('output_scale',))``
+    learns a zoo optimizer's step scale online (Chandra et al., *Gradient Descent: The Ultimate
+    Optimizer*, 2022, stack hyperoptimizers on any differentiable update rule).
+    """
+    trained = resolve(name_or_path)
+    config = trained.config
+    names = type(config).SETTINGS
+
+    def make(**settings: Any) -> optax.GradientTransformationExtraArgs:
+        unknown = [name for name in settings if name not in names]
+        if unknown:
+            raise TypeError(
+                f"the trained optimizer {name_or_path!r} has no setting "
+                f"{', '.join(map(repr, unknown))}; its settings: {', '.join(names) or '(none)'}"
+            )
+        return dataclasses.replace(config, **settings).optimizer(trained.meta_params)
+
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    make.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter(name, keyword, default=getattr(config, name)) for name in names]
+    )
+    make.__name__ = make.__qualname__ = f"zoo.factory({name_or_path!r})"
+    return make

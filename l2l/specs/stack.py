@@ -5,10 +5,13 @@
     {kind: stack, levels: [{optimizer: adam, hyperparams: {learning_rate: 1.0e-3},
                             learn: [learning_rate, b1, b2], reparam: raw},
                            {optimizer: sgd, hyperparams: {learning_rate: 1.0e-5}}]}
+    {kind: stack, levels: [{optimizer: adamw, hyperparams: {learning_rate: 1.0e-3},
+                            learn: [learning_rate, weight_decay]}, sgd]}  # any optax factory
 
-A level is a rule of ``l2l.hyper.RULES`` by name (a plain string for its defaults), its initial
-hyperparameters (optax's names), what it learns (``learn``; None: ``l2l.hyper.DEFAULT_LEARNED``,
-the step size) and how (``reparam``). The values a sweep sets are the bottom level's initial ones
+A level is a rule of ``l2l.hyper.RULES`` or any optax or optax.contrib factory by name
+(``adamw``, ``lion``, ``contrib.muon``; a plain string for its defaults), its initial
+hyperparameters (the factory's names), what it learns (``learn``; None: the step size) and how
+(``reparam``). The values a sweep sets are the bottom level's initial ones
 (``learning_rate``: the initial step size); ``levels`` sets every level's at once (a tuple of one
 mapping per level), for runs whose every number is an argument. The top level learns nothing: a
 ``learn`` there is an error (:meth:`LevelSpec.fixed` is a level without one).
@@ -31,9 +34,10 @@ from l2l.specs.base import OptimizerSpec, StepSizeReader, register
 
 @dataclasses.dataclass(frozen=True)
 class LevelSpec:
-    """One level of a stack: a rule of ``l2l.hyper.RULES``, its initial hyperparameters (optax's
-    names: ``learning_rate``, ``momentum``, ``decay``, ``b1``, ...), what it learns (``learn: null``
-    for the rule's default set; ignored at the top of a stack) and how (``reparam``).
+    """One level of a stack: a rule of ``l2l.hyper.RULES`` or an optax or optax.contrib factory by
+    name (``hyper.level``), its initial hyperparameters (the factory's names: ``learning_rate``,
+    ``momentum``, ``b1``, ``weight_decay``, ...), what it learns (``learn: null`` for the rule's
+    default set, the step size; ignored at the top of a stack) and how (``reparam``).
 
     The old names (``lr``, ``gamma``) are read with a ``DeprecationWarning`` and kept renamed."""
 

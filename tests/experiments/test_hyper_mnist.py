@@ -276,8 +276,11 @@ def test_old_hyperparameter_names_still_load_renamed():
 
 
 def test_config_errors_name_the_key():
+    data = {"rows": [{"name": "x", "optimizer": _stack({"optimizer": "adamz"})}]}
+    with pytest.raises(config_lib.ConfigError, match=r"rows\.0\.optimizer\.levels\.0.*adamz"):
+        config_lib.from_dict(hyper_mnist.Config, data)
     data = {"rows": [{"name": "x", "optimizer": _stack({"optimizer": "adamw"})}]}
-    with pytest.raises(config_lib.ConfigError, match=r"rows\.0\.optimizer\.levels\.0.*adamw"):
+    with pytest.raises(config_lib.ConfigError, match=r"adamw has no default `learning_rate`"):
         config_lib.from_dict(hyper_mnist.Config, data)
     top = {"optimizer": "adam", "learn": ["learning_rate"]}
     with pytest.raises(config_lib.ConfigError, match="top level of a stack .* learn"):

@@ -220,7 +220,7 @@ def test_config_mistakes_are_one_line_errors(capsys, tmp_path):
         ("contenders.8.optimizer=prodigi", "Did you mean 'prodigy'"),
         ("contenders.8.sweep=estim_lr", "prodigy has no argument 'estim_lr'"),
         ("multipliers=[0.1, 10]", "multipliers must include 1"),
-        ("contenders.2.optimizer.levels=[sgd, adamw]", "level cannot use optimizer 'adamw'"),
+        ("contenders.2.optimizer.levels=[sgd, adamz]", "level cannot use optimizer 'adamz'"),
         ("contenders.0.sweep=estim_lr0", "sgd has no argument 'estim_lr0'"),
     ]
     for override, expected in cases:

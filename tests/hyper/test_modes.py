@@ -84,7 +84,7 @@ class CentralDifference(NamedTuple):
     def above(self):
         return self
 
-    def init(self, phi, params, rule_state):
+    def init(self, phi, params, rule_state, update=None):
         return modes.Memory((), (), rule_state, jax.tree.map(jnp.zeros_like, params))
 
     def hypergradient(self, update, phi, memory, grads, with_norms):

@@ -6,7 +6,7 @@ r"""Hypergradient modes: how a level of a stack computes its hypergradient
 ==========  ======================================  ===================  =====================
 name        hypergradient                           extra work / update  memory (k learned)
 ==========  ======================================  ===================  =====================
-forward     one-step, forward mode (the default)    k tangents, fused    k P
+forward     one-step, forward mode (the default)    k tangents (k jvps)  k P
 reverse     one-step, reverse mode (same numbers)   a re-run and a vjp   P + the rule state
 run         whole run, discounted by :math:`\mu`    + k Hessian-vector   k (P + the rule state)
 ==========  ======================================  ===================  =====================

@@ -11,14 +11,13 @@ s_{t-2};\, T(\phi))` (the weights, the gradient and the rule's state taken as co
   J_{t-1} = \frac{\partial u(g_{t-1}, s_{t-2};\, T(\phi))}{\partial \phi},
   \qquad g_t = \nabla f(\theta_t).
 
-Forward mode makes each update together with its tangent :math:`J_{t-1}`: one ``jax.jvp`` carrying
-all k tangents at once (``vmap`` over the basis of :math:`\mathbb{R}^k`), fused with the update,
-and keeps it; the next gradient's inner product with it is the hypergradient. For SGD with a raw
-step size, :math:`J_{t-1} = -g_{t-1}` and the hypergradient is Baydin's
-:math:`-g_t \cdot g_{t-1}`; learned as :math:`\phi = \log\alpha` it is
-:math:`-\alpha\, g_t \cdot g_{t-1}`.
+Forward mode makes each update together with its tangent :math:`J_{t-1}`: one ``jax.jvp`` per
+learned value, compiled with the update, and keeps it; the next gradient's inner product with it is
+the hypergradient. For SGD with a raw step size, :math:`J_{t-1} = -g_{t-1}` and the hypergradient is
+Baydin's :math:`-g_t \cdot g_{t-1}`; learned as :math:`\phi = \log\alpha` it is :math:`-\alpha\, g_t
+\cdot g_{t-1}`.
 
-Cost per update: the rule evaluated with k tangents in one pass; memory: the k tangents (k copies
+Cost per update: the rule's k tangents, one ``jvp`` each; memory: the k tangents (k copies
 of the level's parameters).
 
 References:
@@ -39,8 +38,36 @@ from l2l.hyper.modes.mode import Memory
 
 
 def step_and_tangent(update, phi, grads, rule_state, params):
-    """``(step, new rule state, d step / d phi)`` of ``update(phi, grads, rule_state, params)``:
-    one ``jvp`` carrying all k tangents at once; the tangent has a leading axis of k."""
+    r"""``(step, new rule state, d step / d phi)`` of ``update(phi, grads, rule_state, params)``;
+    the tangent has a leading axis of k.
+
+    Where ``update`` takes ``phi`` as a tuple of its k scalars (``update.takes_coordinates``, as
+    ``Level.raw_update`` does), one ``jvp`` per learned value, each with a tangent on its own
+    coordinate only: the other k - 1 carry symbolic zeros and cost nothing, and each tangent is
+    written into its row of the result in place. Otherwise one ``jvp`` of the vector ``vmap`` ped
+    over the basis of :math:`\mathbb{R}^k`, which evaluates every tangent path for every basis
+    vector (k times the tangent work, and slower still as XLA compiles it on a CPU)."""
+    if not getattr(update, "takes_coordinates", False):
+        return _vmapped_step_and_tangent(update, phi, grads, rule_state, params)
+    scalars = tuple(phi[j] for j in range(phi.shape[0]))
+    stacked = None
+    for j, value in enumerate(scalars):
+
+        def of_coordinate(x, j=j):
+            coordinates = tuple(x if i == j else other for i, other in enumerate(scalars))
+            return update(coordinates, grads, rule_state, params)
+
+        step, tangent, new_state = jax.jvp(
+            of_coordinate, (value,), (jnp.ones_like(value),), has_aux=True
+        )
+        if stacked is None:
+            stacked = stacked_zeros(tangent, len(scalars))
+        stacked = jax.tree.map(lambda rows, row, j=j: rows.at[j].set(row), stacked, tangent)
+    return step, new_state, like(stacked, step)
+
+
+def _vmapped_step_and_tangent(update, phi, grads, rule_state, params):
+    """``step_and_tangent`` by one ``jvp`` carrying all k tangents at once (``vmap``)."""
 
     def of_phi(raw_vector):
         return update(raw_vector, grads, rule_state, params)
@@ -62,8 +89,8 @@ class Forward(NamedTuple):
     def above(self):
         return self
 
-    def init(self, phi, params, rule_state):
-        del rule_state
+    def init(self, phi, params, rule_state, update=None):
+        del rule_state, update
         return Memory(stacked_zeros(params, phi.shape[0]), (), (), ())
 
     def hypergradient(self, update, phi, memory, grads, with_norms):

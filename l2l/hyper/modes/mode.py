@@ -4,7 +4,8 @@ A level of a stack steps its parameters (the optimizee's weights at level 0; abo
 raw values of the level below) with a rule whose k learned hyperparameters are stored as raw
 values :math:`\phi \in \mathbb{R}^k`, :math:`h = T(\phi)`. A mode needs nothing of the level but
 its update as a function of :math:`\phi` (a ``LevelUpdate``, built by ``Level.raw_update``); it
-differentiates that function, and never knows which rule it is.
+differentiates that function, and never knows which rule it is. The update may read the
+parameters (``reads_params``: AdamW's weight decay :math:`\lambda\theta`), not only the gradient.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from typing import Any, NamedTuple, Protocol
 import jax
 
 #: ``(phi, grads, rule_state, params) -> (step, new rule_state)``: a level's update as a function
-#: of the raw values ``phi`` of its k learned hyperparameters, packed in one vector.
+#: of the raw values ``phi`` of its k learned hyperparameters, packed in one vector (or, where the
+#: update has ``takes_coordinates = True``, given as the tuple of the k scalars, which lets
+#: forward mode differentiate along each one alone).
 LevelUpdate = Callable[[jax.Array, Any, Any, Any], tuple[Any, Any]]
 
 
@@ -29,17 +32,23 @@ class Memory(NamedTuple):
     #   leading axis of k (whole run).
     previous_rule_state: Any  # the rule state the last update started from (reverse).
     previous_grad: Any  # the gradient of the last update (reverse).
+    previous_params: Any = ()  # the parameters of the last update, where the rule reads them
+    #   (reverse; weight decay).
 
 
 #: What a level that learns nothing keeps.
-NOTHING = Memory(tangent=(), state_tangent=(), previous_rule_state=(), previous_grad=())
+NOTHING = Memory(
+    tangent=(), state_tangent=(), previous_rule_state=(), previous_grad=(), previous_params=()
+)
 
 
 class Mode(Protocol):
     r"""How a level's hypergradient :math:`\partial f(\theta_t) / \partial \phi` is computed: what
     the level keeps, the hypergradient from the next gradient, and the update that keeps it.
 
-    ``init(phi, params, rule_state) -> Memory``: what the level keeps before its first update.
+    ``init(phi, params, rule_state, update=None) -> Memory``: what the level keeps before its
+    first update; ``update`` (the level's ``LevelUpdate``, given by the stack) says whether the
+    rule reads its parameters (``update.reads_params``, true where the attribute is missing).
 
     ``hypergradient(update, phi, memory, grads, with_norms) -> (hypergradient, norms)``: the
     derivative of the loss at the parameters the last update made, :math:`f(\theta_t)`, with
@@ -62,7 +71,9 @@ class Mode(Protocol):
         """The mode of the levels above the bottom one."""
         ...
 
-    def init(self, phi: jax.Array, params: Any, rule_state: Any) -> Memory: ...
+    def init(
+        self, phi: jax.Array, params: Any, rule_state: Any, update: LevelUpdate | None = None
+    ) -> Memory: ...
 
     def hypergradient(
         self, update: LevelUpdate, phi: jax.Array, memory: Memory, grads: Any, with_norms: bool

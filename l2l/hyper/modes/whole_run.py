@@ -7,12 +7,16 @@ rule's new state), :math:`g_t = \nabla f(\theta_t)`:
 
 .. math::
   Z_{t+1} = \mu Z_t + \frac{\partial u}{\partial \phi}
-    + \frac{\partial u}{\partial g} H_t (\mu Z_t) + \frac{\partial u}{\partial s} (\mu S_t),
+    + \frac{\partial u}{\partial g} H_t (\mu Z_t) + \frac{\partial u}{\partial s} (\mu S_t)
+    + \frac{\partial u}{\partial \theta} (\mu Z_t),
   \qquad
   S_{t+1} = \frac{\partial \sigma}{\partial \phi}
     + \frac{\partial \sigma}{\partial g} H_t (\mu Z_t)
-    + \frac{\partial \sigma}{\partial s} (\mu S_t),
+    + \frac{\partial \sigma}{\partial s} (\mu S_t)
+    + \frac{\partial \sigma}{\partial \theta} (\mu Z_t),
 
+(the terms in :math:`\partial / \partial\theta` vanish for the classic rules, which read only the
+gradient; AdamW's weight decay has :math:`\partial u / \partial\theta = -\alpha\lambda I`),
 the gradient's tangent :math:`H_t Z` a Hessian-vector product (forward over reverse through
 ``grad_fn``, k of them, one per learned value), and the hypergradient is :math:`g_t \cdot Z_t`.
 With :math:`\mu = 1` it is the exact derivative of :math:`f(\theta_t)` through the whole run
@@ -57,7 +61,8 @@ class WholeRun(NamedTuple):
     def above(self):
         return Forward()
 
-    def init(self, phi, params, rule_state):
+    def init(self, phi, params, rule_state, update=None):
+        del update
         k = phi.shape[0]
         return Memory(
             stacked_zeros(params, k), tuple(stacked_zeros(float_leaves(rule_state), k)), (), ()
@@ -72,11 +77,12 @@ class WholeRun(NamedTuple):
         leaves, treedef = jax.tree.flatten(rule_state)
         is_float = [jnp.issubdtype(jnp.result_type(x), jnp.inexact) for x in leaves]
 
-        def of_floats(phi, g, floats):
-            """The update as a function of phi, the gradient and the state's float leaves."""
+        def of_floats(phi, g, floats, theta):
+            """The update as a function of phi, the gradient, the state's float leaves and the
+            parameters."""
             it = iter(floats)
             merged = [next(it) if f else x for x, f in zip(leaves, is_float, strict=True)]
-            step, new_state = update(phi, g, jax.tree.unflatten(treedef, merged), params)
+            step, new_state = update(phi, g, jax.tree.unflatten(treedef, merged), theta)
             new_leaves = jax.tree.leaves(new_state)
             new_floats = [x for x, f in zip(new_leaves, is_float, strict=True) if f]
             return (step, new_floats), new_state
@@ -86,13 +92,78 @@ class WholeRun(NamedTuple):
             lambda t: jnp.where(alive, self.discount * t, 0.0).astype(t.dtype), memory.tangent
         )
         s = [jnp.where(alive, self.discount * t, 0.0).astype(t.dtype) for t in memory.state_tangent]
-        hz = jax.vmap(lambda zj: like(jax.jvp(grad_fn, (params,), (zj,))[1], grads))(z)
-        basis = jnp.eye(phi.shape[0], dtype=phi.dtype)
+        hvp = getattr(grad_fn, "hvp", None)  # Given by the caller (``hvp_fn``): no re-run.
+        if hvp is None:
+
+            def hvp(zj):
+                return jax.jvp(grad_fn, (params,), (zj,))[1]
+
+        hz = jax.vmap(lambda zj: like(hvp(zj), grads))(z)
         floats = [x for x, f in zip(leaves, is_float, strict=True) if f]
-        (step, _), (dstep, dfloats), new_state = jax.vmap(
-            lambda e, hzj, sj: jax.jvp(of_floats, (phi, grads, floats), (e, hzj, sj), has_aux=True),
-            out_axes=((None, None), (0, 0), None),
-        )(basis, hz, s)
+        reads_params = getattr(update, "reads_params", True)  # + du/dtheta (mu Z_t): weight decay.
+        if getattr(update, "takes_coordinates", False):
+            step, dstep, dfloats, new_state = _along_each_coordinate(
+                of_floats, phi, grads, floats, params, hz, s, z, reads_params
+            )
+        else:
+            step, dstep, dfloats, new_state = _along_the_basis(
+                of_floats, phi, grads, floats, params, hz, s, z, reads_params
+            )
         tangent = jax.tree.map(lambda zj, dj: zj + dj.astype(zj.dtype), z, dstep)
         state_tangent = tuple(like(dfloats, list(memory.state_tangent)))
         return step, new_state, Memory(tangent, state_tangent, (), ())
+
+
+def _along_the_basis(of_floats, phi, grads, floats, params, hz, s, z, reads_params):
+    """The k tangents of the update by one ``jvp`` ``vmap`` ped over the basis of R^k (and the
+    rows of ``hz``, ``s``, ``z``)."""
+    basis = jnp.eye(phi.shape[0], dtype=phi.dtype)
+
+    def jvp(e, hzj, sj, zj):
+        if reads_params:
+            primals, tangents = (phi, grads, floats, params), (e, hzj, sj, like(zj, params))
+            return jax.jvp(of_floats, primals, tangents, has_aux=True)
+        return jax.jvp(
+            lambda p, g, f: of_floats(p, g, f, params),
+            (phi, grads, floats),
+            (e, hzj, sj),
+            has_aux=True,
+        )
+
+    (step, _), (dstep, dfloats), new_state = jax.vmap(jvp, out_axes=((None, None), (0, 0), None))(
+        basis, hz, s, z
+    )
+    return step, dstep, dfloats, new_state
+
+
+def _along_each_coordinate(of_floats, phi, grads, floats, params, hz, s, z, reads_params):
+    """The k tangents of the update, one ``jvp`` each, the tangent of phi on its own coordinate
+    only (``phi`` given as the tuple of its scalars; the others carry symbolic zeros), each row
+    written in place (see ``forward.step_and_tangent``)."""
+    scalars = tuple(phi[j] for j in range(phi.shape[0]))
+    rows = None
+    for j, value in enumerate(scalars):
+
+        def of_coordinate(x, g, f, theta, j=j):
+            coordinates = tuple(x if i == j else other for i, other in enumerate(scalars))
+            return of_floats(coordinates, g, f, theta)
+
+        row = jax.tree.map(lambda t, j=j: t[j], (hz, s, z))
+        hzj, sj, zj = row
+        if reads_params:
+            primals = (value, grads, floats, params)
+            tangents = (jnp.ones_like(value), hzj, sj, like(zj, params))
+            (step, _), (dstep, dfloats), new_state = jax.jvp(
+                of_coordinate, primals, tangents, has_aux=True
+            )
+        else:
+            (step, _), (dstep, dfloats), new_state = jax.jvp(
+                lambda x, g, f, j=j: of_coordinate(x, g, f, params, j=j),
+                (value, grads, floats),
+                (jnp.ones_like(value), hzj, sj),
+                has_aux=True,
+            )
+        if rows is None:
+            rows = stacked_zeros((dstep, dfloats), len(scalars))
+        rows = jax.tree.map(lambda r, x, j=j: r.at[j].set(x), rows, (dstep, dfloats))
+    return step, rows[0], rows[1], new_state
