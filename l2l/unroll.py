@@ -21,6 +21,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from l2l._streams import STREAMS as STREAMS  # re-exported: l2l.unroll.STREAMS
+from l2l._streams import stream_key as stream_key
+
 
 class UnrollState(NamedTuple):
     """What an unroll carries from one optimizee step to the next (and across truncations)."""
@@ -184,28 +187,9 @@ def trajectory(
 
 #: The instance sets of the evaluation protocol (:func:`instance_keys`): baselines are tuned on
 #: one set, meta-training validates on another, every optimizer is reported on a third.
-TUNING_SET = 0
-TEST_SET = 1
-VALIDATION_SET = 2
-
-
-#: Named top-level branches of a seed's key, one per stream of instances: no key of one stream is
-#: a key, a parent or a descendant of another's (each is ``fold_in(key(seed), STREAMS[name])``).
-STREAMS = {
-    "tuning": TUNING_SET,  # the evaluation protocol's tuning instances
-    "test": TEST_SET,  # its held-out instances
-    "validation": VALIDATION_SET,  # meta-training's early-stopping instances
-    "meta_init": 3,  # a learned optimizer's initial weights
-    "meta_train": 4,  # meta-training's instances (a branch per meta-step)
-    "meta_noise": 5,  # the perturbations of the evolution-strategies estimators
-    "benchmark_tuning": 16,  # l2l benchmark: the baselines' tuning instances
-    "benchmark_reported": 17,  # l2l benchmark: every optimizer's reported instances
-}
-
-
-def stream_key(seed: int, stream: str) -> jax.Array:
-    """The key of ``stream`` (a name of :data:`STREAMS`) under ``seed``."""
-    return jax.random.fold_in(jax.random.key(seed), STREAMS[stream])
+TUNING_SET = STREAMS["tuning"]
+TEST_SET = STREAMS["test"]
+VALIDATION_SET = STREAMS["validation"]
 
 
 def split_instance_keys(key: jax.Array, num: int) -> jax.Array:

@@ -9,7 +9,8 @@ from typing import Any, Literal
 import jax
 import optax
 
-from l2l import learned, unroll
+from l2l import learned
+from l2l._streams import stream_key
 from l2l.config import to_dict
 from l2l.specs.base import OptimizerSpec, SpecError, register
 
@@ -62,7 +63,7 @@ class LearnedSpec(OptimizerSpec):
         if trained.info.get("key_tree", 1) == 1:
             key = jax.random.fold_in(jax.random.key(seed), 0)
         else:
-            key = unroll.stream_key(seed, "meta_init")
+            key = stream_key(seed, "meta_init")
         return trained.config.init_meta_params(key)
 
     def build(self, **values: Any) -> optax.GradientTransformationExtraArgs:

@@ -32,10 +32,11 @@ class Quadratic:
     The loss is deterministic, so the ``key`` of :meth:`loss` is ignored.
 
     ``condition_number`` kappa (None: the paper's i.i.d. ``W``) draws an ill-conditioned
-    instance instead: ``W = U diag(s) V^T`` with ``U``, ``V`` random rotations (Haar, the Q of a
-    Gaussian matrix's QR) and singular values s_i = kappa^(-i / (2 (dim - 1))), i = 0 .. dim - 1,
-    so the Hessian 2 W^T W has eigenvalues 2 s_i^2 from 2 down to 2 / kappa, in a random basis
-    (no coordinate is privileged: a diagonal preconditioner cannot undo it); ``y`` ~ N(0, I).
+    instance instead: ``W = U diag(s) V^T`` with ``U``, ``V`` random orthogonal matrices
+    (:func:`random_rotation`) and singular values s_i = kappa^(-i / (2 (dim - 1))),
+    i = 0 .. dim - 1, so the Hessian 2 W^T W has eigenvalues 2 s_i^2 from 2 down to 2 / kappa,
+    in a random basis (no coordinate is privileged: a diagonal preconditioner cannot undo it);
+    ``y`` ~ N(0, I).
     """
 
     dim: int = struct.field(pytree_node=False, default=10)
@@ -72,8 +73,7 @@ class Quadratic:
 
     def _ill_conditioned(self, key: jax.Array) -> QuadraticInstance:
         k_u, k_v, k_y = jax.random.split(key, 3)
-        u, _ = jnp.linalg.qr(jax.random.normal(k_u, (self.dim, self.dim)))
-        v, _ = jnp.linalg.qr(jax.random.normal(k_v, (self.dim, self.dim)))
+        u, v = random_rotation(k_u, self.dim), random_rotation(k_v, self.dim)
         w = (u * self.singular_values()) @ v.T
         return QuadraticInstance(W=w, y=jax.random.normal(k_y, (self.dim,)))
 
@@ -87,6 +87,22 @@ class Quadratic:
         del key
         residual = instance.W @ params - instance.y
         return jnp.sum(residual**2)
+
+
+def random_rotation(key: jax.Array, dim: int) -> jax.Array:
+    """A random orthogonal (dim, dim) matrix: the product of ``dim`` Householder reflections
+    I - 2 v v^T along Gaussian directions v (Stewart, 1980, "The efficient generation of random
+    orthogonal matrices"), in plain array operations. ``jnp.linalg.qr`` (a LAPACK call) would do
+    it too, but XLA 0.10's CPU runtime hung, now and then, on programs that called it inside a
+    batched unroll of the benchmark."""
+    directions = jax.random.normal(key, (dim, dim))
+
+    def reflect(q: jax.Array, v: jax.Array) -> tuple[jax.Array, None]:
+        v = v / jnp.linalg.norm(v)
+        return q - 2.0 * jnp.outer(q @ v, v), None
+
+    q, _ = jax.lax.scan(reflect, jnp.eye(dim), directions)
+    return q
 
 
 @register("quadratic")
