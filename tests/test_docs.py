@@ -143,3 +143,19 @@ FLOORS_QUOTED = [
     ("MLP, Fashion-MNIST mix", "utilization_of_matmul", lambda v: f"{100 * v:.1f} %"),
     ("LSTM, quadratics", "utilization_of_matmul", lambda v: f"{100 * v:.1f} %"),
 ]
+
+
+def test_benchmark_pages_show_their_results_files():
+    """docs/benchmark.md and the README show the benchmark's tables as the committed results make
+    them (``benchmark.write_docs`` writes them), every table somewhere."""
+    from l2l.experiments import benchmark
+
+    tables = benchmark.documented_tables(ROOT)
+    shown = set()
+    for page in (DOCS / "benchmark.md", ROOT / "README.md"):
+        text = page.read_text()
+        assert benchmark.fill_tables(text, tables) == text, f"{page.name} differs from its results"
+        shown |= {name for name in tables if f"<!-- table: {name} " in text}
+    assert shown == set(tables)
+    # The figure beside the tables is the committed report's.
+    assert (DOCS / "benchmark_profile.png").stat().st_size < 200_000

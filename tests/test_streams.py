@@ -10,7 +10,6 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 
 from l2l import unroll
 from l2l.config import load
@@ -67,31 +66,47 @@ class Keys:
                 )
 
 
-@pytest.mark.parametrize("name", META_CONFIGS)
-def test_meta_training_evaluation_and_benchmark_streams_share_no_key(name):
+def _meta_settings(name: str) -> tuple:
     cfg = load(meta_train.Config, CONFIGS / f"{name}.yaml", [])
-    seed = cfg.seed
+    return (
+        cfg.seed,
+        max(1, cfg.horizon // cfg.truncation),
+        cfg.batch_size,
+        cfg.meta_steps,
+        cfg.eval_instances,
+        cfg.tuning_instances,
+        cfg.test_instances,
+    )
+
+
+def test_meta_training_evaluation_and_benchmark_streams_share_no_key():
+    """Every shipped meta-training config (their distinct key settings), its evaluation, and the
+    benchmark, under each config's seed: no key shared between two streams."""
+    settings = sorted({_meta_settings(name) for name in META_CONFIGS})
+    assert len(META_CONFIGS) >= 8
     keys = Keys()
-    keys.add(meta_step.meta_init_key(seed)[None], "meta_init")
-    # Every fresh batch of meta-training (one per horizon), and its instances.
-    per_horizon = max(1, cfg.horizon // cfg.truncation)
-    starts = jnp.arange(0, cfg.meta_steps, per_horizon)
-    batch = jax.jit(jax.vmap(lambda s: meta_step.batch_keys(seed, s, cfg.batch_size)))(starts)
-    parents = jax.vmap(lambda s: jax.random.fold_in(unroll.stream_key(seed, "meta_train"), s))
-    keys.add(parents(starts), "meta_train")
-    keys.add_instances(batch.reshape(-1, 3), "meta_train")
-    keys.add(_noise_keys(seed, jnp.arange(cfg.meta_steps)), "noise")
-    keys.add_instances(
-        unroll.instance_keys(seed, unroll.VALIDATION_SET, cfg.eval_instances), "validation"
-    )
-    keys.add_instances(
-        unroll.instance_keys(seed, unroll.TUNING_SET, cfg.tuning_instances), "tuning"
-    )
-    keys.add_instances(unroll.instance_keys(seed, unroll.TEST_SET, cfg.test_instances), "test")
-    for stream in ("tuning", "test", "validation", "meta_train", "meta_noise"):
-        keys.add(unroll.stream_key(seed, stream)[None], stream.replace("meta_noise", "noise"))
-    for stream, values in _benchmark_keys(seed).items():
-        keys.streams[stream] = list(values)
+    for seed, per_horizon, batch_size, meta_steps, eval_n, tuning_n, test_n in settings:
+        keys.add(meta_step.meta_init_key(seed)[None], "meta_init")
+        # Every fresh batch of meta-training (one per horizon), and its instances.
+        starts = jnp.arange(0, meta_steps, per_horizon)
+        batch = jax.jit(
+            jax.vmap(lambda s, seed=seed, b=batch_size: meta_step.batch_keys(seed, s, b))
+        )(starts)
+        train_key = unroll.stream_key(seed, "meta_train")
+        keys.add(jax.vmap(lambda s, k=train_key: jax.random.fold_in(k, s))(starts), "meta_train")
+        keys.add_instances(batch.reshape(-1, 3), "meta_train")
+        keys.add(_noise_keys(seed, jnp.arange(meta_steps)), "noise")
+        for which, stream, num in (
+            (unroll.VALIDATION_SET, "validation", eval_n),
+            (unroll.TUNING_SET, "tuning", tuning_n),
+            (unroll.TEST_SET, "test", test_n),
+        ):
+            if num:
+                keys.add_instances(unroll.instance_keys(seed, which, num), stream)
+        for stream in ("tuning", "test", "validation", "meta_train", "meta_noise"):
+            keys.add(unroll.stream_key(seed, stream)[None], stream.replace("meta_noise", "noise"))
+        for stream, values in _benchmark_keys(seed).items():
+            keys.streams.setdefault(stream, []).extend(values)
     keys.check()
 
 

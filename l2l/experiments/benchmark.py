@@ -108,15 +108,13 @@ def _zoo(name: str, untrained: bool = False) -> LearnedSpec:
     return LearnedSpec(path=name, untrained=untrained)
 
 
-#: What ``l2l benchmark`` evaluates by default: the zoo's optimizers and their untrained controls,
+#: What ``l2l benchmark`` evaluates by default: the zoo's optimizers (those meta-trained for
+#: general tasks; the MNIST variants and the zero machine are config overrides) and their
+#: untrained controls,
 #: l2l's default hyperoptimizer stacks, and optax.contrib's parameter-free optimizers.
+ZOO = ("quadratic-lstm", "mnist-lstm", "mnist-mlp-lopt", "fashion-mix-mlp-lopt")
 DEFAULT_OPTIMIZERS: tuple[OptimizerSpec, ...] = (
-    _zoo("quadratic-lstm"),
-    _zoo("quadratic-lstm", untrained=True),
-    _zoo("mnist-lstm"),
-    _zoo("mnist-lstm", untrained=True),
-    _zoo("mnist-mlp-lopt"),
-    _zoo("mnist-mlp-lopt", untrained=True),
+    *(spec for name in ZOO for spec in (_zoo(name), _zoo(name, untrained=True))),
     StackSpec(levels=(LevelSpec(optimizer="adam"), LevelSpec(optimizer="sgd"))),
     StackSpec(levels=(LevelSpec(optimizer="sgd"), LevelSpec(optimizer="sgd"))),
     OptaxSpec(name="prodigy"),
@@ -306,20 +304,73 @@ def tune_baselines(cfg: Config, tasks: tuple[SuiteTask, ...], show_progress: boo
     same identity, rewriting the file (atomically) after each task; returns its contents."""
     path = Path(cfg.baselines_file)
     data = _read(path)
-    runner = sweep.Runner()
     for task_cfg in tasks:
         done = data["tasks"].get(task_cfg.name)
         if done is not None and done["identity"] == _jsonable(identity(cfg, task_cfg)):
             continue
-        entry = tune_task(cfg, task_cfg, runner)
+        entry = tune_task(cfg, task_cfg, sweep.Runner())
+        _release_programs()
         data["tasks"][task_cfg.name] = entry
-        _atomic.write_text(path, json.dumps(data, indent=1))
+        order = [t.name for t in cfg.suite]  # the suite's order, other tasks after
+        data["tasks"] = dict(
+            sorted(
+                data["tasks"].items(),
+                key=lambda kv: (kv[0] not in order, order.index(kv[0]) if kv[0] in order else 0),
+            )
+        )
+        _atomic.write_text(path, _dump(data))
         if show_progress:
             chosen = ", ".join(
                 f"{label} {b['learning_rate']:.3g}" for label, b in entry["baselines"].items()
             )
             print(f"tuned {task_cfg.name} in {entry['seconds']:.0f} s: {chosen}", flush=True)
     return data
+
+
+def _dump(data: dict) -> str:
+    """A results file: floats at seven significant digits, one line per task (a diff shows which
+    tasks changed), the rest on the lines before."""
+    data = _rounded(data)
+    tasks = data["tasks"]
+    items = tasks.items() if isinstance(tasks, dict) else enumerate(tasks)
+    lines = [
+        (f"  {json.dumps(k)}: " if isinstance(tasks, dict) else "  ")
+        + json.dumps(v, separators=(",", ":"), ensure_ascii=False)
+        for k, v in items
+    ]
+    open_, close = ("{", "}") if isinstance(tasks, dict) else ("[", "]")
+    rest = [
+        f"  {json.dumps(k)}: {json.dumps(v, separators=(',', ':'), ensure_ascii=False)},"
+        for k, v in data.items()
+        if k != "tasks"
+    ]
+    return (
+        "{\n"
+        + "\n".join([*rest, f'  "tasks": {open_}'])
+        + "\n"
+        + ",\n".join(lines)
+        + f"\n  {close}\n}}\n"
+    )
+
+
+def _rounded(value: Any) -> Any:
+    """Every float of ``value`` at seven significant digits (float32's precision): the committed
+    file stays small and its numbers are those the runs computed."""
+    if isinstance(value, float):
+        return float(f"{value:.7g}") if math.isfinite(value) else value
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value
+
+
+def _release_programs() -> None:
+    """Drops every compiled program (a task's programs serve no other task): a process that
+    keeps a whole suite's executables ran out of memory mappings for the next compilation."""
+    import jax
+
+    jax.clear_caches()
 
 
 def _slug(label: str) -> str:
@@ -418,10 +469,10 @@ def run(cfg: Config, *, show_progress: bool = True) -> Report:
     else:
         data = load_baselines(cfg, tasks)
     labels = [label_of(o) for o in cfg.optimizers]
-    runner = sweep.Runner()
     results = []
     seconds = dict.fromkeys(labels, 0.0)
     for task_cfg in tasks:
+        runner = sweep.Runner()
         entry = data["tasks"][task_cfg.name]
         adam = entry["baselines"][ADAM]
         adam_mean = float(np.mean(adam["final_loss"]))
@@ -465,6 +516,8 @@ def run(cfg: Config, *, show_progress: bool = True) -> Report:
                 cells,
             )
         )
+        if cfg.optimizers:
+            _release_programs()
         if show_progress:
             print(f"{task_cfg.name}: done", flush=True)
     kinds = {b.label: "tuned baseline" for b in cfg.baselines} | dict.fromkeys(labels, "evaluated")
@@ -508,12 +561,18 @@ def aggregate_table(data: dict) -> str:
             aggregates[k]["iqm_normalized_loss"]["value"],
         ),
     )
+    for label in [k for k in kinds if k not in aggregates]:  # ran nowhere: say why
+        errors = {t["cells"][label].get("error") for t in data["tasks"]} - {None}
+        why = f": {sorted(errors)[0]}" if errors else ""
+        lines.append(f"| {label} (ran on 0 of {tasks} tasks{why}) | {kinds[label]} | — | — | — |")
     for label in order:
         a = aggregates[label]
         on = "" if a["tasks"] == tasks else f" (ran on {a['tasks']} of {tasks} tasks)"
+        # The reference's own win rate is 0 by definition (its bootstrap interval is not).
+        wins = "— (the reference)" if label == ADAM else _interval(a["win_rate"])
         lines.append(
             f"| {label}{on} | {kinds[label]} | {_interval(a['iqm_normalized_loss'])} | "
-            f"{_interval(a['iqm_speedup'])} | {_interval(a['win_rate'])} |"
+            f"{_interval(a['iqm_speedup'])} | {wins} |"
         )
     return "\n".join(lines)
 
@@ -539,6 +598,110 @@ def task_table(data: dict) -> str:
     return "\n".join(lines)
 
 
+def suite_table(cfg: Config) -> str:
+    """The suite: each task's family, kind, horizon and whether it is in the quick subset."""
+    lines = ["| task | family | task section | steps | quick |", "|---|---|---|---|---|"]
+    for t in cfg.suite:
+        text = json.dumps(_own_settings(t.task), separators=(", ", ": ")).replace('"', "")
+        lines.append(
+            f"| {t.name} | {t.family} | `{text}` | {t.steps} | {'yes' if t.quick else ''} |"
+        )
+    return "\n".join(lines)
+
+
+def _own_settings(section: Any) -> dict:
+    """A task section's kind and the settings it changes from its kind's defaults."""
+    mine, defaults = to_dict(section), to_dict(type(section)())
+    out = {"kind": mine["kind"]}
+    for key, value in mine.items():
+        if key == "data_dir" or value == defaults.get(key):
+            continue
+        out[key] = _own_settings(getattr(section, key)) if key == "task" else value
+    return out
+
+
+def baselines_table(data: dict) -> str:
+    """The tuned baselines file as a table: each baseline's chosen step size per task (``*``: at
+    the edge of the 1e-8 .. 1e3 range) and the minutes the tuning took."""
+    tasks = data["tasks"]
+    labels = list(next(iter(tasks.values()))["baselines"])
+    lines = [
+        "| task | " + " | ".join(labels) + " | seconds |",
+        "|---|" + "---|" * (len(labels) + 1),
+    ]
+    for name, entry in tasks.items():
+        cells = []
+        for label in labels:
+            b = entry["baselines"][label]
+            cells.append(f"{b['learning_rate']:.3g}" + ("*" if b["at_edge"] else ""))
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {entry['seconds']:.0f} |")
+    total = sum(e["seconds"] for e in tasks.values())
+    lines.append(f"| all {len(tasks)} tasks | " + " | " * len(labels) + f"{total:.0f} |")
+    return "\n".join(lines)
+
+
+def cost_table(data: dict) -> str:
+    """Each evaluated optimizer's wall time over the tasks it ran (its own runs, compilation
+    included; read back from saved runs count as when they ran)."""
+    lines = ["| optimizer | minutes |", "|---|---|"]
+    for label, seconds in data["seconds"].items():
+        lines.append(f"| {label} | {seconds / 60:.1f} |")
+    return "\n".join(lines)
+
+
+#: The committed results the documentation's tables are made from (paths from the repository).
+BASELINES_RESULTS = "docs/results/benchmark_baselines.json"
+REPORT_RESULTS = "docs/results/benchmark.json"
+
+
+def documented_tables(root: Path) -> dict[str, str]:
+    """Every table the pages show, by name, made from the committed results under ``root``."""
+    baselines = json.loads((root / BASELINES_RESULTS).read_text())
+    report = json.loads((root / REPORT_RESULTS).read_text())
+    cfg = Config()
+    return {
+        "suite": suite_table(cfg),
+        "baselines": baselines_table(baselines),
+        "aggregates": aggregate_table(report),
+        "tasks": task_table(report),
+        "cost": cost_table(report),
+    }
+
+
+def write_docs(root: Path) -> list[Path]:
+    """Rewrites the benchmark's tables in ``root``'s docs/benchmark.md and README.md from the
+    committed results (after a new run's results.json is copied to ``REPORT_RESULTS``); returns
+    the pages that changed (``benchmark.write_docs(Path("."))`` from the repository's root).
+    ``tests/test_docs.py`` fails while a page differs from its results.
+    """
+    tables = documented_tables(root)
+    changed = []
+    for page in (root / "docs" / "benchmark.md", root / "README.md"):
+        text = page.read_text()
+        filled = fill_tables(text, tables)
+        if filled != text:
+            page.write_text(filled)
+            changed.append(page)
+    return changed
+
+
+def fill_tables(page: str, tables: dict[str, str]) -> str:
+    """``page`` with the text between each ``<!-- table: NAME ... -->`` line and the next
+    ``<!-- end table -->`` replaced by ``tables[NAME]``."""
+    out, lines, inside = [], page.splitlines(), False
+    for line in lines:
+        if inside and line.strip() == "<!-- end table -->":
+            inside = False
+        elif inside:
+            continue
+        out.append(line)
+        if line.startswith("<!-- table: "):
+            name = line.removeprefix("<!-- table: ").split()[0]
+            out.extend(tables[name].splitlines())
+            inside = True
+    return "\n".join(out) + ("\n" if page.endswith("\n") else "")
+
+
 def summary(report: Report) -> str:
     data = jsonable(report)
     return (
@@ -562,9 +725,11 @@ def write(report: Report, output_dir: str | Path) -> list[Path]:
         )
         return [plots.save_png(fig, out / "performance_profile.png")]
 
-    return write_report(
+    paths = write_report(
         report,
         output_dir,
         texts={"tasks.md": task_table(data), "aggregates.md": aggregate_table(data)},
         figures=figures,
     )
+    _atomic.write_text(paths[0], _dump(data))  # the same numbers, at float32's precision
+    return paths

@@ -33,7 +33,7 @@ CAP = 100.0
 #: The largest measurable speedup: tuned Adam's reference runs are this many horizons long.
 MAX_SPEEDUP = 2.0
 #: Points kept of tuned Adam's reference curve (over 2T steps) in the results file.
-REFERENCE_POINTS = 401
+REFERENCE_POINTS = 201
 
 
 def normalized(final_losses: Sequence[float], adam_mean: float) -> np.ndarray:

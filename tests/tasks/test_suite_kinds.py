@@ -30,7 +30,8 @@ MNIST = SHARED / "mnist"
 def _fd_check(f, params, key, eps=1e-5, directions=3):
     """The directional derivatives of ``f`` (float64) along random directions against central
     differences."""
-    grad = jax.grad(f)(params)
+    f = jax.jit(f)
+    grad = jax.jit(jax.grad(f))(params)
     for i in range(directions):
         leaves, tree = jax.tree.flatten(params)
         keys = jax.random.split(jax.random.fold_in(key, i), len(leaves))
