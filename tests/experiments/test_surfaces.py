@@ -129,7 +129,7 @@ def test_the_yaml_config_is_the_embedded_default():
         ("optimizers: [{name: adam, hyperparams: {betas: 1}}]\n",
          ["has no hyperparameter 'betas'"]),
         ("optimizers: [{kind: lstm, path: x}]\n",
-         ["optimizers.0.kind", "Known: classic, learned, optax, stack"]),
+         ["optimizers.0.kind", "Known: classic, learned, optax, schedule, stack"]),
         ("optimizers: [{kind: learned, path: nothing-here}]\n",
          ["optimizers.0", "learned optimizer 'nothing-here'", "quadratic-lstm"]),
         ("optimizers: [{name: adam}, {name: adam}]\n", ["labels must differ"]),
