@@ -155,7 +155,7 @@ class Config:
             raise ValueError(f"baselines: every number is normalized by tuned {ADAM!r}; keep it")
         if not self.tasks():
             raise ValueError("quick: no task of the suite is marked quick")
-        labels = [label_of(o) for o in self.optimizers]
+        labels = [o.display_label for o in self.optimizers]
         doubles = sorted({n for n in labels if labels.count(n) > 1})
         if doubles:
             raise ValueError(f"optimizers: two are labelled {doubles}; give each a 'label'")
@@ -225,20 +225,19 @@ def tune_one(
                 score = float(np.mean(row))
                 scores[k] = score if math.isfinite(score) else math.inf
         grid = sorted(scores)
-        best = min(grid, key=lambda k: scores[k])
-        if not math.isfinite(scores[best]):
-            raise RuntimeError(f"{baseline.label}: every step size of the grid diverged")
-        if best == grid[0] and grid[0] > LOWEST:
-            low = max(LOWEST, grid[0] - CHUNK)
-        elif best == grid[-1] and grid[-1] < HIGHEST:
-            high = min(HIGHEST, grid[-1] + CHUNK)
+        index, edge = sweep.pick([scores[k] for k in grid], baseline.label)
+        best = grid[index]
+        if index == 0 and edge and best > LOWEST:
+            low = max(LOWEST, best - CHUNK)
+        elif edge and best < HIGHEST and index == len(grid) - 1:
+            high = min(HIGHEST, best + CHUNK)
         else:
             break
     return {
         "grid": [10 ** (k / 2) for k in grid],
         "scores": [scores[k] for k in grid],
         "learning_rate": 10 ** (best / 2),
-        "at_edge": best in (grid[0], grid[-1]),
+        "at_edge": edge,
     }
 
 
@@ -311,13 +310,9 @@ def tune_baselines(cfg: Config, tasks: tuple[SuiteTask, ...], show_progress: boo
         entry = tune_task(cfg, task_cfg, sweep.Runner())
         _release_programs()
         data["tasks"][task_cfg.name] = entry
-        order = [t.name for t in cfg.suite]  # the suite's order, other tasks after
-        data["tasks"] = dict(
-            sorted(
-                data["tasks"].items(),
-                key=lambda kv: (kv[0] not in order, order.index(kv[0]) if kv[0] in order else 0),
-            )
-        )
+        # The suite's order, then tasks of the file that the suite no longer has.
+        suite = {t.name: data["tasks"][t.name] for t in cfg.suite if t.name in data["tasks"]}
+        data["tasks"] = suite | {n: e for n, e in data["tasks"].items() if n not in suite}
         _atomic.write_text(path, _dump(data))
         if show_progress:
             chosen = ", ".join(
@@ -420,10 +415,6 @@ class Cell:
     test_accuracy: list[float] | None = None
     error: str | None = None  # why it could not run here (then no numbers)
 
-    @property
-    def mean_normalized(self) -> float:
-        return float(np.mean(self.normalized_loss)) if self.normalized_loss else math.nan
-
 
 @dataclasses.dataclass
 class TaskResult:
@@ -457,18 +448,13 @@ def _cell(runs_json: dict, adam_mean: float, reference: dict, steps: int) -> Cel
     )
 
 
-def label_of(optimizer: OptimizerSpec) -> str:
-    """How tables name an evaluated optimizer (an untrained control says so)."""
-    return optimizer.display_label
-
-
 def run(cfg: Config, *, show_progress: bool = True) -> Report:
     tasks = cfg.tasks()
     if cfg.tune_baselines:
         data = tune_baselines(cfg, tasks, show_progress)
     else:
         data = load_baselines(cfg, tasks)
-    labels = [label_of(o) for o in cfg.optimizers]
+    labels = [o.display_label for o in cfg.optimizers]
     results = []
     seconds = dict.fromkeys(labels, 0.0)
     for task_cfg in tasks:
@@ -487,9 +473,10 @@ def run(cfg: Config, *, show_progress: bool = True) -> Report:
             task = task_section.build()
             split = held_out_split(task_section)
             keys = run_keys(cfg.seed, "benchmark_reported", task_cfg.name, cfg.seeds)
+            task_identity = identity(cfg, task_cfg)
         for optimizer, label in zip(cfg.optimizers, labels):
             saved = Path(cfg.output_dir) / "runs" / f"{_slug(label)}--{task_cfg.name}.json"
-            made_by = _jsonable({**identity(cfg, task_cfg), "optimizer": to_dict(optimizer)})
+            made_by = _jsonable({**task_identity, "optimizer": to_dict(optimizer)})
             done = json.loads(saved.read_text()) if saved.exists() else None
             if done is not None and done["made_by"] == made_by:
                 runs_json, spent = done["runs"], done["seconds"]

@@ -65,13 +65,18 @@ class TaskConfig:
         return dataclasses.replace(self, **{"split": split})  # (a field of the data kinds only)
 
 
+def unwrapped(task: Any, params: Any) -> tuple[Any, Any]:
+    """The task under any wrappers (tasks with ``unwrap(params) -> (task, params)``, e.g.
+    ``reparam``) and the parameters its network uses."""
+    while hasattr(task, "unwrap"):
+        task, params = task.unwrap(params)
+    return task, params
+
+
 def training_loss(task: Task, params: Any, instance: Any = None) -> jax.Array:
     """``task``'s loss over its whole training set; a one-line error for a task without one. A
-    wrapper task (``unwrap(params) -> (task, params)``, e.g. ``reparam``) is asked through the task
-    it wraps."""
-    if hasattr(task, "unwrap"):
-        inner, inner_params = task.unwrap(params)
-        return training_loss(inner, inner_params, instance)
+    wrapper task is asked through the task it wraps (:func:`unwrapped`)."""
+    task, params = unwrapped(task, params)
     if not hasattr(task, "training_loss"):
         raise TypeError(
             f"{type(task).__name__} has no whole-training-set loss (`training_loss`): this "

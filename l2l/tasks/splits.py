@@ -14,6 +14,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from l2l.tasks.base import unwrapped
+
 #: Examples per forward pass when scoring a whole split.
 CHUNK = 2500
 
@@ -67,8 +69,7 @@ def held_out_scores(task: Any, params: Any, split: Split) -> dict[str, jax.Array
     and, for a classifier (a task with ``logits``), ``accuracy``. A wrapper task
     (``unwrap(params) -> (task, params)``) is scored as the task it wraps; a task with neither
     ``logits`` nor ``example_losses`` is a ``TypeError``."""
-    while hasattr(task, "unwrap"):
-        task, params = task.unwrap(params)
+    task, params = unwrapped(task, params)
     if hasattr(task, "logits"):
         loss, error = split_scores(task, params, split)
         return {"loss": loss, "accuracy": 1.0 - error}
