@@ -22,9 +22,10 @@ normalized loss is at most :math:`\tau`. Celo (Moudgil et al., 2025) reports the
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -105,26 +106,59 @@ class Aggregate:
     win_rate: Interval
 
 
+@contextlib.contextmanager
+def _numpy_seeded(seed: int) -> Iterator[None]:
+    """NumPy's global generator seeded with ``seed`` inside, restored after: rliable 1.2's
+    stratified bootstrap draws its resamples from ``np.random.choice`` whatever ``random_state``
+    it is given, so only this makes an interval a function of its scores and seed."""
+    saved = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        with warnings.catch_warnings():  # arch's notice that RandomState will be replaced
+            warnings.simplefilter("ignore", FutureWarning)
+            yield
+    finally:
+        np.random.set_state(saved)
+
+
+def interval_estimates(
+    scores: Mapping[str, np.ndarray],
+    measures: Callable[[np.ndarray], np.ndarray],
+    *,
+    reps: int,
+    seed: int,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """``rliable``'s point estimates and 95 % stratified-bootstrap intervals of ``measures`` of
+    each (runs, tasks) score matrix (runs resampled within each task), the resamples drawn from
+    ``seed``: the same scores and seed give the same intervals."""
+    from rliable import library as rly
+
+    out_point, out_interval = {}, {}
+    for name, x in scores.items():  # each from the seed, whatever the others are
+        with _numpy_seeded(seed):
+            point, interval = rly.get_interval_estimates(
+                {name: x}, measures, reps=reps, random_state=np.random.RandomState(seed)
+            )
+        out_point[name], out_interval[name] = point[name], interval[name]
+    return out_point, out_interval
+
+
 def aggregates(
     scores: Mapping[str, tuple[np.ndarray, np.ndarray]], *, reps: int = 2000, seed: int = 0
 ) -> dict[str, Aggregate]:
     """Per optimizer, from its (normalized losses, speedups), each (seeds, tasks): the IQMs and
     the win rate with their 95 % stratified-bootstrap intervals (``rliable``, ``reps`` resamples
     drawn from ``seed``)."""
-    from rliable import library as rly
 
+    def measures(x: np.ndarray) -> np.ndarray:
+        return np.asarray([iqm(x[..., 0]), iqm(x[..., 1]), win_rate(x[..., 0])])
+
+    both = {  # (seeds, tasks, 2)
+        name: np.stack([losses, speeds], axis=-1) for name, (losses, speeds) in scores.items()
+    }
+    point, interval = interval_estimates(both, measures, reps=reps, seed=seed)
     out = {}
-    for name, (losses, speeds) in scores.items():
-        both = np.stack([losses, speeds], axis=-1)  # (seeds, tasks, 2)
-
-        def measures(x: np.ndarray) -> np.ndarray:
-            return np.asarray([iqm(x[..., 0]), iqm(x[..., 1]), win_rate(x[..., 0])])
-
-        with warnings.catch_warnings():  # arch's notice that RandomState will be replaced
-            warnings.simplefilter("ignore", FutureWarning)
-            point, interval = rly.get_interval_estimates(
-                {name: both}, measures, reps=reps, random_state=np.random.RandomState(seed)
-            )
+    for name, (losses, _) in scores.items():
         p, ci = point[name], interval[name]
         out[name] = Aggregate(
             tasks=int(losses.shape[1]),
@@ -140,15 +174,17 @@ PROFILE_TAUS = np.geomspace(0.1, 10.0, 41)
 
 
 def profiles(
-    normalized_losses: Mapping[str, np.ndarray], *, reps: int = 500
+    normalized_losses: Mapping[str, np.ndarray], *, reps: int = 500, seed: int = 0
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Performance profiles (``rliable``): per optimizer, the share of its runs (all tasks and
-    seeds) whose normalized loss is at most each of :data:`PROFILE_TAUS`, with 95 % intervals."""
+    seeds) whose normalized loss is at most each of :data:`PROFILE_TAUS`, with 95 % intervals
+    (resamples drawn from ``seed``)."""
     from rliable import library as rly
 
     def share(scores: np.ndarray, taus: np.ndarray) -> np.ndarray:
         return np.asarray([np.mean(scores <= tau) for tau in taus])
 
-    return rly.create_performance_profile(
-        dict(normalized_losses), PROFILE_TAUS, custom_profile_func=share, reps=reps
-    )
+    with _numpy_seeded(seed):
+        return rly.create_performance_profile(
+            dict(normalized_losses), PROFILE_TAUS, custom_profile_func=share, reps=reps
+        )
