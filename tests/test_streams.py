@@ -26,15 +26,40 @@ META_CONFIGS = sorted(
 FIRST_STEPS = 3  # minibatch keys kept per instance (each is fold_in(stream key, t))
 
 
+def _padded(x: jax.Array) -> jax.Array:
+    """``x`` with its last row repeated up to a power of 2 rows: the jitted helpers below then
+    compile for a few lengths, not one each (a repeated row adds no key)."""
+    n = 1 << max(0, int(x.shape[0]) - 1).bit_length()
+    return jnp.concatenate([x, jnp.repeat(x[-1:], n - x.shape[0], axis=0)])
+
+
 @jax.jit
-def _first_step_keys(streams: jax.Array) -> jax.Array:
+def _first_step_keys_jit(streams: jax.Array) -> jax.Array:
     first = jnp.arange(FIRST_STEPS)
     return jax.vmap(lambda k: jax.vmap(lambda t: unroll.step_key(k, t))(first))(streams)
 
 
+def _first_step_keys(streams: jax.Array) -> jax.Array:
+    return _first_step_keys_jit(_padded(streams))
+
+
 @jax.jit
-def _noise_keys(seed: int, steps: jax.Array) -> jax.Array:
+def _noise_keys_jit(seed: int, steps: jax.Array) -> jax.Array:
     return jax.vmap(lambda s: meta_step.noise_key(seed, s))(steps)
+
+
+def _noise_keys(seed: int, steps: jax.Array) -> jax.Array:
+    return _noise_keys_jit(seed, _padded(steps))
+
+
+@functools.partial(jax.jit, static_argnums=(2,))
+def _batch_keys_jit(seed: int, starts: jax.Array, batch_size: int) -> jax.Array:
+    return jax.vmap(lambda s: meta_step.batch_keys(seed, s, batch_size))(starts)
+
+
+def _batch_keys(seed: int, starts: jax.Array, batch_size: int) -> jax.Array:
+    """Each fresh meta-training batch's instance keys, (len(starts) x batch_size, 3)."""
+    return _batch_keys_jit(seed, _padded(starts), batch_size).reshape(-1, 3)
 
 
 class Keys:
@@ -50,20 +75,24 @@ class Keys:
     def add_instances(self, keys: jax.Array, stream: str) -> None:
         """Instance keys (n, 3): themselves and the first minibatch keys of their streams."""
         self.add(keys, stream)
-        first = jnp.arange(FIRST_STEPS)
-        self.add(
-            jax.vmap(lambda k: jax.vmap(lambda t: unroll.step_key(k, t))(first))(keys[:, 2]), stream
-        )
+        self.add(_first_step_keys(keys[:, 2]), stream)
 
     def check(self) -> None:
+        """Each stream's keys deduplicated, then all of them sorted together: a key two streams
+        share is two equal neighbours from different streams."""
         names = sorted(self.streams)
-        values = [np.unique(np.concatenate(self.streams[n])) for n in names]
-        for i, a in enumerate(values):
-            for j in range(i + 1, len(values)):
-                shared = np.intersect1d(a, values[j])
-                assert shared.size == 0, (
-                    f"streams {names[i]!r} and {names[j]!r} share {shared.size} keys"
-                )
+        values, owners = [], []
+        for i, name in enumerate(names):
+            mine = np.sort(np.concatenate(self.streams[name]))
+            mine = mine[np.concatenate([[True], mine[1:] != mine[:-1]])]
+            values.append(mine)
+            owners.append(np.full(mine.size, i))
+        every, owner = np.concatenate(values), np.concatenate(owners)
+        order = np.argsort(every, kind="stable")
+        every, owner = every[order], owner[order]
+        same = np.nonzero(every[1:] == every[:-1])[0]  # only across streams, after the dedupe
+        pairs = sorted({(names[owner[k]], names[owner[k + 1]]) for k in same})
+        assert not pairs, f"streams share keys: {pairs[:5]} ({same.size} keys in all)"
 
 
 def _meta_settings(name: str) -> tuple:
@@ -89,12 +118,9 @@ def test_meta_training_evaluation_and_benchmark_streams_share_no_key():
         keys.add(meta_step.meta_init_key(seed)[None], "meta_init")
         # Every fresh batch of meta-training (one per horizon), and its instances.
         starts = jnp.arange(0, meta_steps, per_horizon)
-        batch = jax.jit(
-            jax.vmap(lambda s, seed=seed, b=batch_size: meta_step.batch_keys(seed, s, b))
-        )(starts)
         train_key = unroll.stream_key(seed, "meta_train")
         keys.add(jax.vmap(lambda s, k=train_key: jax.random.fold_in(k, s))(starts), "meta_train")
-        keys.add_instances(batch.reshape(-1, 3), "meta_train")
+        keys.add_instances(_batch_keys(seed, starts, batch_size), "meta_train")
         keys.add(_noise_keys(seed, jnp.arange(meta_steps)), "noise")
         for which, stream, num in (
             (unroll.VALIDATION_SET, "validation", eval_n),
