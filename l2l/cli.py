@@ -9,6 +9,7 @@
     l2l talk [CONFIG.yaml] [key=value ...]
     l2l short-horizon [CONFIG.yaml] [key=value ...]
     l2l no-tuning [CONFIG.yaml] [key=value ...]
+    l2l no-tuning-suite [CONFIG.yaml] [--quick] [key=value ...]
     l2l benchmark [CONFIG.yaml] [--quick] [--tune-baselines] [key=value ...]
 
 Every subcommand does the same: load the experiment's config (without a file, its embedded

@@ -159,3 +159,36 @@ def test_benchmark_pages_show_their_results_files():
     assert shown == set(tables)
     # The figure beside the tables is the committed report's.
     assert (DOCS / "benchmark_profile.png").stat().st_size < 200_000
+
+
+def test_no_tuning_suite_page_shows_its_results_file():
+    """docs/no_tuning_suite.md shows every table the committed results make, and the shares its
+    prose quotes are those of the results."""
+    from l2l.experiments import no_tuning_suite
+
+    tables = no_tuning_suite.documented_tables(ROOT)
+    text = (DOCS / "no_tuning_suite.md").read_text()
+    assert no_tuning_suite.fill_tables(text, tables) == text, "the page differs from its results"
+    assert {name for name in tables if f"<!-- table: {name} " in text} == set(tables)
+    data = json.loads((ROOT / no_tuning_suite.RESULTS).read_text())
+    summaries = data["summaries"]
+    stack = summaries["Adam / SGD"]["within"]
+    quoted = [
+        f"{stack['value']:.0%} [{stack['low']:.0%}, {stack['high']:.0%}]",
+        f"against {summaries['Adam']['within']['value']:.0%} for plain Adam",
+        f"keeps it on {summaries['Prodigy, d0 = m α*']['within']['value']:.0%}",
+        f"m = 10: {summaries['Adam / SGD']['per_start']['10']:.0%}",
+        f"worse there ({summaries['Prodigy, d0 = m α*']['per_start']['10']:.0%})",
+    ]
+    prose = text.replace(" %", "%")
+    for phrase in quoted:
+        assert phrase in prose, f"docs/no_tuning_suite.md no longer quotes {phrase!r}"
+    readme = " ".join((ROOT / "README.md").read_text().replace(" %", "%").split())
+    for phrase in (
+        f"{stack['value']:.0%} [{stack['low']:.0%}, {stack['high']:.0%}] of the 90",
+        f"against {summaries['Adam']['within']['value']:.0%} for plain Adam",
+        f"and {summaries['Prodigy, d0 = m α*']['within']['value']:.0%} for Prodigy",
+        f"from 10x ({summaries['Adam / SGD']['per_start']['10']:.0%})",
+    ):
+        assert phrase in readme, f"README.md no longer quotes {phrase!r}"
+    assert (DOCS / "no_tuning_suite_steps.png").stat().st_size < 200_000

@@ -62,6 +62,11 @@ EXPERIMENTS: dict[tuple[str, ...], Entry] = {
         "no_tuning",
         "which optimizer needs no tuning: hyperoptimizer stacks vs parameter-free, Fashion-MNIST",
     ),
+    ("no-tuning-suite",): Entry(
+        "no_tuning_suite",
+        "the no-tuning promise on every benchmark task: stacks and parameter-free from bad starts",
+        (("--quick", "quick=true"),),
+    ),
 }
 
 

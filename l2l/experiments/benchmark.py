@@ -79,6 +79,8 @@ def _baseline(label: str, optimizer: Any, lr_min: float, lr_max: float) -> Tuned
 
 #: The reference every number is normalized by.
 ADAM = "Adam"
+#: Tuned Adam with warmup and cosine decay: what people train with.
+ADAM_COSINE = "Adam, warmup + cosine"
 
 DEFAULT_BASELINES = (
     _baseline(ADAM, {"kind": "optax", "name": "adam"}, 1e-4, 3.16e-2),
@@ -96,7 +98,7 @@ DEFAULT_BASELINES = (
         3.16e-2,
     ),
     _baseline(
-        "Adam, warmup + cosine",
+        ADAM_COSINE,
         {"kind": "schedule", "base": {"kind": "optax", "name": "adam"}},
         1e-4,
         3.16e-2,
@@ -518,7 +520,7 @@ def run(cfg: Config, *, show_progress: bool = True) -> Report:
             )
     aggregates = metrics.aggregates(scores, reps=cfg.bootstrap_reps, seed=cfg.seed)
     report = Report(cfg, results, aggregates, kinds, seconds)
-    profiles, intervals = metrics.profiles({k: v[0] for k, v in scores.items()})
+    profiles, intervals = metrics.profiles({k: v[0] for k, v in scores.items()}, seed=cfg.seed)
     report.profiles = {k: np.asarray(v).tolist() for k, v in profiles.items()}
     report.profile_intervals = {k: np.asarray(v).tolist() for k, v in intervals.items()}
     return report
@@ -674,7 +676,8 @@ def write_docs(root: Path) -> list[Path]:
 
 def fill_tables(page: str, tables: dict[str, str]) -> str:
     """``page`` with the text between each ``<!-- table: NAME ... -->`` line and the next
-    ``<!-- end table -->`` replaced by ``tables[NAME]``."""
+    ``<!-- end table -->`` replaced by ``tables[NAME]`` (a table of a name not in ``tables`` is
+    another results file's: left as it is)."""
     out, lines, inside = [], page.splitlines(), False
     for line in lines:
         if inside and line.strip() == "<!-- end table -->":
@@ -684,8 +687,9 @@ def fill_tables(page: str, tables: dict[str, str]) -> str:
         out.append(line)
         if line.startswith("<!-- table: "):
             name = line.removeprefix("<!-- table: ").split()[0]
-            out.extend(tables[name].splitlines())
-            inside = True
+            if name in tables:
+                out.extend(tables[name].splitlines())
+                inside = True
     return "\n".join(out) + ("\n" if page.endswith("\n") else "")
 
 

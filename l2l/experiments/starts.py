@@ -96,9 +96,9 @@ class ContenderConfig:
         if self.sweep is None:
             return
         spec.check_arguments([self.sweep], what=f"{what}: {spec.display_label}")
-        fixed = getattr(spec, "hyperparams", {})
-        if isinstance(spec, StackSpec):
-            fixed = spec.levels[0].hyperparams
+        # A stack's bottom `learning_rate` is its default start (a factory without a default
+        # step size, such as optax.adamw, needs one there); a starting value replaces it.
+        fixed = {} if isinstance(spec, StackSpec) else getattr(spec, "hyperparams", {})
         if self.sweep in fixed:
             raise ValueError(
                 f"{what}: {self.sweep!r} is swept, so it cannot also be fixed in `hyperparams`"

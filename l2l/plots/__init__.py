@@ -14,6 +14,7 @@ from l2l.plots.hyper import (
     no_tuning_robustness,
     robustness,
     short_horizon_traces,
+    step_size_traces,
 )
 from l2l.plots.save import save_png
 from l2l.plots.studies import race_animation, race_figure, race_overview, response_figure
@@ -33,5 +34,6 @@ __all__ = [
     "robustness",
     "save_png",
     "short_horizon_traces",
+    "step_size_traces",
     "zero_machine",
 ]

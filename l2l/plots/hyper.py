@@ -301,3 +301,43 @@ def no_tuning_robustness(
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return save_png(fig, path)
+
+
+def step_size_traces(
+    panels: list[tuple[str, dict[str, tuple[list, list]], dict[str, tuple[list, list]]]],
+    *,
+    title: str = "",
+) -> Any:
+    """One panel per task: learned step-size traces (label -> (steps, step sizes)), one per start,
+    and reference schedules (label -> (steps, step sizes)) dashed, on a log axis."""
+    cols = min(2, max(1, len(panels)))
+    rows = max(1, -(-len(panels) // cols))
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(5.2 * cols, 3.4 * rows), constrained_layout=True, squeeze=False
+    )
+    cmap = plt.get_cmap("viridis")
+    for ax, (name, traces, references) in zip(axes.flat, panels):
+        for i, (label, (steps, sizes)) in enumerate(traces.items()):
+            color = cmap(i / max(1, len(traces) - 1))
+            ax.plot(steps, sizes, marker=".", ms=3, lw=1.3, color=color, label=label)
+        for k, (label, (steps, sizes)) in enumerate(references.items()):
+            positive = np.asarray(sizes, np.float64) > 0  # the cosine's zeros off the log axis
+            ax.plot(
+                np.asarray(steps)[positive],
+                np.asarray(sizes, np.float64)[positive],
+                color=("black", "crimson")[k % 2],
+                ls=("--", ":")[k % 2],
+                lw=1.4,
+                label=label,
+            )
+        ax.set_yscale("log")
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("step")
+        ax.set_ylabel("step size")
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.axis("off")
+    if panels:
+        axes.flat[0].legend(fontsize=7, loc="best")
+    if title:
+        fig.suptitle(title)
+    return fig

@@ -70,14 +70,20 @@ class ScheduleSpec(OptimizerSpec):
         if peak is None:
             raise ValueError(f"{self.display_label}: give the schedule's peak 'learning_rate'")
         # The shape with a peak of 1, times the peak: the peak may be a traced value (a sweep).
-        shape = optax.warmup_cosine_decay_schedule(
+        shape = self.shape()
+        return self.base.build(learning_rate=lambda count: peak * shape(count), **values)
+
+    def shape(self) -> optax.Schedule:
+        """The schedule with a peak of 1: step ``t``'s learning rate over the peak."""
+        if self.horizon is None:
+            raise ValueError(f"{self.display_label}: the schedule needs its horizon")
+        return optax.warmup_cosine_decay_schedule(
             init_value=0.0,
             peak_value=1.0,
             warmup_steps=int(self.warmup * self.horizon),
             decay_steps=self.horizon,
             end_value=self.end,
         )
-        return self.base.build(learning_rate=lambda count: peak * shape(count), **values)
 
     def structure_data(self, traced: set[str]) -> dict:
         data = super().structure_data(traced)
