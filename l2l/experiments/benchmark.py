@@ -110,11 +110,17 @@ def _zoo(name: str, untrained: bool = False) -> LearnedSpec:
     return LearnedSpec(path=name, untrained=untrained)
 
 
-#: What ``l2l benchmark`` evaluates by default: the zoo's optimizers (those meta-trained for
-#: general tasks; the MNIST variants and the zero machine are config overrides) and their
-#: untrained controls,
-#: l2l's default hyperoptimizer stacks, and optax.contrib's parameter-free optimizers.
-ZOO = ("quadratic-lstm", "mnist-lstm", "mnist-mlp-lopt", "fashion-mix-mlp-lopt")
+#: What ``l2l benchmark`` evaluates by default: every optimizer of the zoo and its untrained
+#: control, l2l's default hyperoptimizer stacks, and optax.contrib's parameter-free optimizers.
+ZOO = (
+    "quadratic-lstm",
+    "zero-machine",
+    "mnist-lstm",
+    "mnist-moments-lstm",
+    "mnist-mix-lstm",
+    "mnist-mlp-lopt",
+    "fashion-mix-mlp-lopt",
+)
 DEFAULT_OPTIMIZERS: tuple[OptimizerSpec, ...] = (
     *(spec for name in ZOO for spec in (_zoo(name), _zoo(name, untrained=True))),
     StackSpec(levels=(LevelSpec(optimizer="adam"), LevelSpec(optimizer="sgd"))),

@@ -160,6 +160,14 @@ def test_config_file_is_the_embedded_suite_and_refuses_mistakes(tmp_path):
     default = bm.Config()
     assert cfg.suite == default.suite and cfg.baselines == default.baselines
     assert cfg.optimizers == default.optimizers
+    # Every optimizer of the zoo, each beside its untrained control.
+    from l2l import learned
+
+    zoo = [o for o in cfg.optimizers if o.kind == "learned"]
+    assert sorted({o.path for o in zoo}) == sorted(learned.zoo_names())
+    assert sorted((o.path, o.untrained) for o in zoo) == sorted(
+        (name, untrained) for name in learned.zoo_names() for untrained in (False, True)
+    )
     assert len(cfg.suite) >= 16 and len({t.family for t in cfg.suite}) >= 6
     assert max(t.steps for t in cfg.suite) >= 10 * 100
     assert any(t.task.kind == "reparam" for t in cfg.suite)
