@@ -179,6 +179,8 @@ def test_no_tuning_suite_page_shows_its_results_file():
         f"keeps it on {summaries['Prodigy, d0 = m α*']['within']['value']:.0%}",
         f"m = 10: {summaries['Adam / SGD']['per_start']['10']:.0%}",
         f"worse there ({summaries['Prodigy, d0 = m α*']['per_start']['10']:.0%})",
+        f"than one-step ({summaries['Adam / SGD, whole run']['within']['value']:.0%})",
+        f"from 10x ({summaries['Adam / SGD, whole run']['per_start']['10']:.0%})",
     ]
     prose = text.replace(" %", "%")
     for phrase in quoted:
@@ -189,6 +191,7 @@ def test_no_tuning_suite_page_shows_its_results_file():
         f"against {summaries['Adam']['within']['value']:.0%} for plain Adam",
         f"and {summaries['Prodigy, d0 = m α*']['within']['value']:.0%} for Prodigy",
         f"from 10x ({summaries['Adam / SGD']['per_start']['10']:.0%})",
+        f"do worse ({summaries['Adam / SGD, whole run']['within']['value']:.0%})",
     ):
         assert phrase in readme, f"README.md no longer quotes {phrase!r}"
     assert (DOCS / "no_tuning_suite_steps.png").stat().st_size < 200_000

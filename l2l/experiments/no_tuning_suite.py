@@ -62,9 +62,13 @@ from l2l.specs import LevelSpec, OptaxSpec, OptimizerSpec, StackSpec
 __all__ = ["Config", "Report", "run", "summary", "write"]
 
 
-def _stack(bottom: str, top: str, **initial: float) -> StackSpec:
-    """``bottom`` (its ``initial`` hyperparameters) under ``top``, each at its defaults."""
-    return StackSpec(levels=(LevelSpec(bottom, initial), LevelSpec(top)))
+def _stack(bottom: str, top: str, mode: str = "forward", **initial: float) -> StackSpec:
+    """``bottom`` (its ``initial`` hyperparameters) under ``top``, each at its defaults;
+    ``mode: run`` with l2l's documented whole-run discount, 0.99."""
+    levels = (LevelSpec(bottom, initial), LevelSpec(top))
+    if mode == "run":
+        return StackSpec(levels=levels, mode="run", discount=0.99)
+    return StackSpec(levels=levels)
 
 
 DEFAULT_CONTENDERS = (
@@ -72,6 +76,8 @@ DEFAULT_CONTENDERS = (
     ContenderConfig("Adam / SGD", _stack("adam", "sgd"), reference="adam"),
     ContenderConfig("AdamW / SGD", _stack("adamw", "sgd", learning_rate=1e-3), reference="adam"),
     ContenderConfig("SGD / SGD", _stack("sgd", "sgd"), reference="sgd"),
+    ContenderConfig("Adam / SGD, whole run", _stack("adam", "sgd", "run"), reference="adam"),
+    ContenderConfig("SGD / SGD, whole run", _stack("sgd", "sgd", "run"), reference="sgd"),
     ContenderConfig("Prodigy, d0 = m α*", OptaxSpec(name="prodigy"), "estim_lr0", "adam"),
     ContenderConfig(
         "Schedule-free AdamW, α = m α*",

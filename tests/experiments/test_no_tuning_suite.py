@@ -25,11 +25,8 @@ TINY = (
     SuiteTask("quad", "quadratic", QuadraticConfig(dim=4), 20, quick=True),
     SuiteTask("quad-2", "quadratic", QuadraticConfig(dim=4), 20),
 )
-CONTENDERS = (
-    nts.DEFAULT_CONTENDERS[0],  # plain Adam
-    nts.DEFAULT_CONTENDERS[1],  # Adam / SGD
-    nts.DEFAULT_CONTENDERS[4],  # Prodigy, d0 = m x tuned Adam's step
-)
+BY_NAME = {c.name: c for c in nts.DEFAULT_CONTENDERS}
+CONTENDERS = (BY_NAME["Adam"], BY_NAME["Adam / SGD"], BY_NAME["Prodigy, d0 = m α*"])
 MULTIPLIERS = (0.01, 1.0, 10.0)
 
 
@@ -166,7 +163,7 @@ def test_config_refuses_mistakes(tiny):
         dataclasses.replace(cfg, trace_tasks=("nope",))
     with pytest.raises(ValueError, match="names must be unique"):
         dataclasses.replace(cfg, contenders=(CONTENDERS[0], CONTENDERS[0]))
-    sgd_sgd = nts.DEFAULT_CONTENDERS[3]
+    sgd_sgd = BY_NAME["SGD / SGD"]
     with pytest.raises(ValueError, match=r"multiply tuned \['SGD'\]; keep them"):
         dataclasses.replace(cfg, contenders=(*CONTENDERS, sgd_sgd))
     with pytest.raises(ConfigError, match="multipliers"):
