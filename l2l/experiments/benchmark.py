@@ -593,6 +593,68 @@ def task_table(data: dict) -> str:
     return "\n".join(lines)
 
 
+#: What makes two task sections of a kind the same family (horizon, batch and data split aside).
+_FAMILY_KEYS = {
+    "quadratic": ("dim", "distribution", "condition_number"),
+    "mlp": ("dataset", "hidden_sizes", "activation", "image_size"),
+    "conv": ("dataset", "channels", "dense_sizes"),
+}
+_FAMILY_DEFAULTS = {"dataset": "mnist", "image_size": 28, "condition_number": None}
+
+
+def _family(section: dict) -> list[tuple]:
+    """The task families a task section (a dict, as results files and zoo files hold them) draws
+    from: a mix's members, an MLP mix's architectures, else the section itself."""
+    kind = section.get("kind")
+    if kind == "mix":
+        return [f for member in section["members"] for f in _family(member)]
+    if kind == "mlp_mix":
+        mlps = ({**section, **arch, "kind": "mlp"} for arch in section["architectures"])
+        return [f for mlp in mlps for f in _family(mlp)]
+    if kind not in _FAMILY_KEYS:
+        return [(kind, json.dumps(section, sort_keys=True))]
+    values = []
+    for key in _FAMILY_KEYS[kind]:
+        value = section.get(key)
+        value = _FAMILY_DEFAULTS.get(key) if value is None else value
+        values.append(tuple(value) if isinstance(value, list) else value)
+    return [(kind, *values)]
+
+
+def trained_on(path: str) -> set[tuple]:
+    """The task families a trained optimizer was meta-trained on (its file's ``trained_on``)."""
+    from l2l import learned
+
+    section = learned.resolve(path).info.get("trained_on")
+    return set(_family(section)) if section else set()
+
+
+def generalization_table(data: dict) -> str:
+    """The generalization matrix as a view of the suite: each trained optimizer's mean normalized
+    loss per task, ``(in)`` where the task is of a family it was meta-trained on (its file's
+    ``trained_on``; the horizon may differ); ``data`` as for :func:`aggregate_table`."""
+    learned_specs = [
+        o for o in data["config"]["optimizers"] if o["kind"] == "learned" and not o["untrained"]
+    ]
+    labels = [o["label"] or o["path"] for o in learned_specs]
+    families = [trained_on(o["path"]) for o in learned_specs]
+    sections = {t["name"]: t["task"] for t in data["config"]["suite"]}
+    lines = [
+        "| task | " + " | ".join(labels) + " |",
+        "|---|" + "---|" * len(labels),
+    ]
+    for t in data["tasks"]:
+        task_families = set(_family(sections[t["name"]]))
+        row = []
+        for label, family in zip(labels, families):
+            cell = t["cells"][label]
+            mean = float(np.mean(cell["normalized_loss"])) if cell["normalized_loss"] else None
+            text = "n/a" if cell.get("error") else number(mean)
+            row.append(text + (" (in)" if task_families & family else ""))
+        lines.append(f"| {t['name']} | " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
 def suite_table(cfg: Config) -> str:
     """The suite: each task's family, kind, horizon and whether it is in the quick subset."""
     lines = ["| task | family | task section | steps | quick |", "|---|---|---|---|---|"]
@@ -659,6 +721,7 @@ def documented_tables(root: Path) -> dict[str, str]:
         "baselines": baselines_table(baselines),
         "aggregates": aggregate_table(report),
         "tasks": task_table(report),
+        "generalization": generalization_table(report),
         "cost": cost_table(report),
     }
 

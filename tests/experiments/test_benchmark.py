@@ -218,3 +218,23 @@ def test_the_committed_tuned_baselines_recompute(name, label, rtol):
     np.testing.assert_allclose(runs.final_loss, committed["final_loss"], rtol=rtol)
     if runs.test_loss is not None:
         np.testing.assert_allclose(runs.test_loss, committed["test_loss"], rtol=rtol)
+
+
+def test_the_generalization_view_marks_each_zoo_optimizers_training_families():
+    """A task is in an optimizer's training family when its architecture and data are those of
+    the file's trained_on (a mix: any member), whatever the horizon."""
+    data = json.loads((ROOT / bm.REPORT_RESULTS).read_text())
+    table = bm.generalization_table(data)
+    marked = {}
+    header = table.splitlines()[0].split(" | ")[1:]
+    names = [h.strip(" |") for h in header]
+    for line in table.splitlines()[2:]:
+        cells = [c.strip() for c in line.strip("| ").split(" | ")]
+        marked[cells[0]] = {n for n, c in zip(names, cells[1:]) if c.endswith("(in)")}
+    expected = {
+        "quadratic-10d": {"quadratic-lstm"},
+        "quadratic-10d-long": {"quadratic-lstm"},
+        "mlp-mnist-sigmoid": {"mnist-lstm", "mnist-mix-lstm", "mnist-mlp-lopt"},
+    }
+    assert {task: m for task, m in marked.items() if m} == expected
+    assert set(names) == {o.path for o in bm.DEFAULT_OPTIMIZERS if o.kind == "learned"}
