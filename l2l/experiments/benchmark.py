@@ -376,8 +376,8 @@ def _release_programs() -> None:
     jax.clear_caches()
 
 
-def _slug(label: str) -> str:
-    """A label as a file name."""
+def slug(label: str) -> str:
+    """A label as a file name (and a table name)."""
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in label)
 
 
@@ -483,7 +483,7 @@ def run(cfg: Config, *, show_progress: bool = True) -> Report:
             keys = run_keys(cfg.seed, "benchmark_reported", task_cfg.name, cfg.seeds)
             task_identity = identity(cfg, task_cfg)
         for optimizer, label in zip(cfg.optimizers, labels):
-            saved = Path(cfg.output_dir) / "runs" / f"{_slug(label)}--{task_cfg.name}.json"
+            saved = Path(cfg.output_dir) / "runs" / f"{slug(label)}--{task_cfg.name}.json"
             made_by = _jsonable({**task_identity, "optimizer": to_dict(optimizer)})
             done = json.loads(saved.read_text()) if saved.exists() else None
             if done is not None and done["made_by"] == made_by:

@@ -47,7 +47,7 @@ from l2l import _atomic, sweep, unroll
 from l2l.config import field, to_dict
 from l2l.experiments import benchmark
 from l2l.experiments import benchmark_metrics as metrics
-from l2l.experiments.benchmark import fill_tables
+from l2l.experiments.benchmark import fill_tables, slug
 from l2l.experiments.benchmark_suite import (
     DEFAULT_SUITE,
     SuiteTask,
@@ -256,10 +256,6 @@ def compact(runs: dict) -> dict:
     return {**runs, "starts": starts}
 
 
-def _slug(label: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in label)
-
-
 @dataclasses.dataclass
 class Share:
     """A share of (task, start) pairs and its 95 % stratified-bootstrap interval over seeds."""
@@ -358,7 +354,7 @@ def run(cfg: Config, *, show_progress: bool = True) -> Report:
         for contender in cfg.contenders:
             reference = contender.reference_value(tuned)
             assert reference is not None  # Config checks every contender has one
-            saved = Path(cfg.output_dir) / "runs" / f"{_slug(contender.name)}--{task_cfg.name}.json"
+            saved = Path(cfg.output_dir) / "runs" / f"{slug(contender.name)}--{task_cfg.name}.json"
             made_by = json.loads(
                 json.dumps(
                     {
@@ -450,7 +446,7 @@ def documented_tables(root: Path) -> dict[str, str]:
     data = json.loads((root / RESULTS).read_text())
     tables = {"summary": summary_table(data), "cost": cost_table(data)}
     for label in data["summaries"]:
-        tables[f"tasks-{_slug(label)}"] = task_table(data, label)
+        tables[f"tasks-{slug(label)}"] = task_table(data, label)
     return tables
 
 
@@ -486,7 +482,7 @@ def write(report: Report, output_dir: str | Path) -> list[Path]:
 
     texts = {"summary.md": summary_table(data)}
     for label in report.summaries:
-        texts[f"tasks-{_slug(label)}.md"] = task_table(data, label)
+        texts[f"tasks-{slug(label)}.md"] = task_table(data, label)
     paths = write_report(report, output_dir, texts=texts, figures=figures)
     _atomic.write_text(paths[0], benchmark._dump(data))  # float32's precision, a line per task
     return paths
