@@ -117,8 +117,13 @@ def load(cls: type[C], path: str | Path | None = None, overrides: typing.Sequenc
             raise ConfigError(f"{source}: the top level must be a mapping of keys to values")
     if overrides:
         # Overrides address the full config, so a key the file leaves at its default (say a list
-        # entry, ``baselines.1.lr_max=0.1``) is filled in from the defaults first.
-        data = _merge(_defaults(cls), data)
+        # entry, ``baselines.1.lr_max=0.1``) is filled in first: from the config the file makes
+        # (a section the file gives in part keeps its class's defaults for the rest, as without
+        # overrides), else (a file that is only valid with its overrides) from the defaults.
+        try:
+            data = to_dict(from_dict(cls, data, source=source))
+        except ConfigError:
+            data = _merge(_defaults(cls), data)
     data = apply_overrides(data, overrides, source=source)
     return from_dict(cls, data, source=source)
 

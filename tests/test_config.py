@@ -196,7 +196,8 @@ def test_every_shipped_config_loads_with_the_command_that_reads_it():
         "zero_machine": MetaTrainConfig,
         "zero_machine_eval": zero_machine.Config,
     }
-    shipped = sorted(Path(__file__).resolve().parents[1].joinpath("configs").glob("*.yaml"))
+    shipped_dir = Path(__file__).resolve().parents[1] / "configs"
+    shipped = sorted(shipped_dir.glob("*.yaml"))
     assert {p.stem for p in shipped} == set(readers), "a config without a reader listed here"
     with warnings.catch_warnings():
         warnings.simplefilter("error", DeprecationWarning)  # shipped configs use current names
@@ -208,6 +209,29 @@ def test_every_shipped_config_loads_with_the_command_that_reads_it():
         ((20, 20), "sigmoid"),
         ((20,), "relu"),
     ]
+    # An override that changes nothing changes nothing: the file means the same config with
+    # overrides as without (a section the file gives in part kept its class's defaults only
+    # without overrides: `robustness.seeds=3` turned hyper_defaults' stacks into raw ones).
+    for path in shipped:
+        cfg = loaded[path.stem]
+        again = config_lib.load(readers[path.stem], path, [f"output_dir={cfg.output_dir}"])
+        assert again == cfg, f"{path.name}: an override of output_dir changed other keys"
+    seeds = loaded["hyper_defaults"].robustness.seeds
+    again = config_lib.load(
+        readers["hyper_defaults"],
+        shipped_dir / "hyper_defaults.yaml",
+        [f"robustness.seeds={seeds}"],
+    )
+    assert again == loaded["hyper_defaults"]
+    adam = config_lib.load(
+        readers["hyper_defaults"],
+        shipped_dir / "hyper_defaults.yaml",
+        ["robustness.bottom.optimizer=adam"],
+    )
+    assert adam.robustness.bottom == config_lib.from_dict(
+        type(adam.robustness.bottom), {"optimizer": "adam"}
+    )
+    assert adam.robustness.top == loaded["hyper_defaults"].robustness.top
 
 
 def test_mlp_mix_task_config_names_its_architectures(tmp_path):

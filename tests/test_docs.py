@@ -195,3 +195,16 @@ def test_no_tuning_suite_page_shows_its_results_file():
     ):
         assert phrase in readme, f"README.md no longer quotes {phrase!r}"
     assert (DOCS / "no_tuning_suite_steps.png").stat().st_size < 200_000
+
+
+def test_hyperoptimizers_page_shows_the_default_stacks_results_files():
+    """The MNIST robustness table of docs/hyperoptimizers.md is hyper_mnist.defaults_table of the
+    committed results of configs/hyper_defaults.yaml."""
+    from l2l.experiments import benchmark, hyper_mnist
+
+    tables = hyper_mnist.defaults_tables(ROOT)
+    text = (DOCS / "hyperoptimizers.md").read_text()
+    assert benchmark.fill_tables(text, tables) == text, (
+        "hyperoptimizers.md differs from its results"
+    )
+    assert all(f"<!-- table: {name} " in text for name in tables)

@@ -102,18 +102,27 @@ class RobustnessConfig(sweep.LogGrid):
     bottom: LevelSpec = field(LevelSpec("sgd", {"learning_rate": 0.01}, reparam="raw"))
     middle: LevelSpec = field(LevelSpec("sgd", {"learning_rate": 1e-3}, reparam="raw"))
     top: LevelSpec = field(LevelSpec("sgd", {"learning_rate": 1e-4}))
+    mode: str = "forward"  # the stacks' hypergradient mode (height > 1): forward, run, reverse
+    discount: float = field(1.0, ge=0, le=1, help="the whole-run mode's discount")
 
     def __post_init__(self):
         super().__post_init__()
         if not self.heights or any(h < 1 for h in self.heights):
             raise ValueError(f"heights must be positive integers, got {list(self.heights)}")
+        if self.mode != "run" and self.discount != 1.0:
+            raise ValueError(f"discount is the whole-run mode's: set mode run, not {self.mode!r}")
+        self.stack(2)  # An unknown mode.
 
     def stack(self, height: int) -> StackSpec:
-        """Height 1: the bottom alone, learning nothing; else bottom, middles, top (fixed)."""
+        """Height 1: the bottom alone, learning nothing; else bottom, middles, top (fixed), with
+        ``mode`` (and ``discount``)."""
         if height == 1:
             return StackSpec(levels=(self.bottom.fixed(),))
         middles = [self.middle] * (height - 2)
-        return StackSpec(levels=(self.bottom, *middles, self.top.fixed()))
+        levels = (self.bottom, *middles, self.top.fixed())
+        if self.mode == "run":
+            return StackSpec(levels=levels, mode="run", discount=self.discount)
+        return StackSpec(levels=levels, mode=self.mode)  # type: ignore[arg-type]
 
 
 def _sgd(learning_rate, **kw):
@@ -493,6 +502,67 @@ def format_table(report: Report) -> str:
             f"| {mean_sd(r.test_error)} | {vs} | {refit} | {paper} |"
         )
     return "\n".join(lines)
+
+
+#: The columns of :func:`defaults_table`: initial step sizes over the tuned one.
+DEFAULTS_COLUMNS = (1e-5, 1e-4, 1e-3, 1e-2, 0.1, 1.0, 3.16, 10.0)
+
+
+def defaults_table(runs: dict[str, dict]) -> str:
+    """The robustness of l2l's default stacks on the MNIST MLP, from results files of
+    ``configs/hyper_defaults.yaml`` (``runs``: a label of the stack -> its report's JSON): per
+    bottom rule, the plain optimizer (height 1, once; tuned: its best initial step size of the
+    sweep), and per run the stack (height 2): final training loss (median over seeds) by initial
+    step size over the tuned one, its ratio to the tuned plain loss in brackets, and its test
+    error."""
+    header = " | ".join(f"{c:g}" for c in DEFAULTS_COLUMNS)
+    lines = [
+        f"| initial step size ÷ tuned | {header} |",
+        "|---|" + "---|" * len(DEFAULTS_COLUMNS),
+    ]
+    shown = set()
+    for label, data in runs.items():
+        robustness = data["robustness"]
+        lrs = np.asarray(robustness["lrs"])
+        plain = np.asarray(robustness["curves"]["1"]["final_train_loss"], np.float64)
+        stack = np.asarray(robustness["curves"]["2"]["final_train_loss"], np.float64)
+        best = int(np.argmin(np.where(np.isfinite(plain), plain, np.inf)))
+        at = [np.nonzero(np.isclose(lrs / lrs[best], c, rtol=1e-2))[0] for c in DEFAULTS_COLUMNS]
+        rule = robustness["curves"]["1"]["optimizer"]["levels"][0]["optimizer"]
+        if rule not in shown:
+            shown.add(rule)
+            error = robustness["curves"]["1"]["test_error"][best]
+            row = [number(plain[i[0]]) if i.size else "—" for i in at]
+            lines.append(
+                f"| plain {rule} (tuned: α = {number(lrs[best])}, loss {number(plain[best])}, "
+                f"{error:.1f} % test error) | " + " | ".join(row) + " |"
+            )
+        row = [
+            f"{number(stack[i[0]])} ({stack[i[0]] / plain[best]:.2f}x)" if i.size else "—"
+            for i in at
+        ]
+        lines.append(f"| {label} | " + " | ".join(row) + " |")
+        errors = robustness["curves"]["2"]["test_error"]
+        row = [f"{errors[i[0]]:.1f}" if i.size else "—" for i in at]
+        lines.append(f"| {label}, test error % | " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+#: The committed results of ``configs/hyper_defaults.yaml`` that docs/hyperoptimizers.md shows:
+#: the stack's label -> its file (the commands are on the page).
+DEFAULTS_RESULTS = {
+    "SGD(α0) / SGD()": "docs/results/hyper_defaults_sgd.json",
+    "SGD(α0) / SGD(), whole run (μ = 0.99)": "docs/results/hyper_defaults_sgd_run.json",
+    "Adam(α0) / SGD()": "docs/results/hyper_defaults_adam.json",
+}
+
+
+def defaults_tables(root: Path) -> dict[str, str]:
+    """The tables docs/hyperoptimizers.md shows from committed results under ``root``."""
+    import json
+
+    runs = {k: json.loads((root / v).read_text()) for k, v in DEFAULTS_RESULTS.items()}
+    return {"hyper-defaults-mnist": defaults_table(runs)}
 
 
 def summary(report: Report) -> str:
