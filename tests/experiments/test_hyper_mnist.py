@@ -293,6 +293,20 @@ def test_config_errors_name_the_key():
         config_lib.from_dict(hyper_mnist.Config, {"task": {"kind": "quadratic"}})
     with pytest.raises(config_lib.ConfigError, match="unknown key 'task.dim'"):
         config_lib.from_dict(hyper_mnist.Config, {"task": {"kind": "mlp", "dim": 3}})
+    with pytest.raises(config_lib.ConfigError, match="discount is the whole-run mode's"):
+        config_lib.from_dict(hyper_mnist.Config, {"robustness": {"discount": 0.9}})
+    with pytest.raises(config_lib.ConfigError, match="robustness"):
+        config_lib.from_dict(hyper_mnist.Config, {"robustness": {"mode": "sideways"}})
+
+
+def test_the_robustness_sweep_runs_its_stacks_in_the_mode_it_names():
+    cfg = config_lib.from_dict(
+        hyper_mnist.Config, {"robustness": {"mode": "run", "discount": 0.99}}
+    )
+    stack = cfg.robustness.stack(2)
+    assert (stack.mode, stack.discount) == ("run", 0.99)
+    assert cfg.robustness.stack(1).levels == (cfg.robustness.bottom.fixed(),)  # plain: no mode
+    assert hyper_mnist.Config().robustness.stack(3).mode == "forward"
 
 
 def test_the_hyper_subcommand_runs_this_experiment(capsys, tmp_path):
