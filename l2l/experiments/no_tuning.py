@@ -46,7 +46,7 @@ program of the sweep runner (:class:`l2l.sweep.Runner`), a ``lax.scan`` over the
 ``vmap`` ped over starts and seeds. A contender names its optimizer as every config does, by an
 optimizer spec (:mod:`l2l.specs`: ``optax`` and ``optax.contrib`` factories, stacks, classic
 rules, trained optimizers), and the argument its bad starts set (``sweep``). The shipped
-config (17 contenders, 5 starts, 5 seeds, 430 steps) takes about 13 minutes on a 2-core CPU; the
+config (17 contenders, 5 starts, 5 seeds, 430 steps) takes 6.5-13 minutes on a 2-core CPU; the
 ``conv`` task runs about 250 times slower per step there (0.4 s), so it is a config override for
 an accelerator, not the default.
 

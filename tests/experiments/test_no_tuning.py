@@ -212,6 +212,13 @@ def test_a_tiny_run_through_the_cli_writes_every_number(tmp_path, capsys):
     assert f"| Adam / SGD (learning_rate = 0.001) | {d['mean']:.2f} ± {d['sd']:.2f} |" in table
     assert f"Most robust: {saved['most_robust']}" in printed
     assert config_lib.load(no_tuning.Config, out / "config.yaml") == cfg
+    # The results file gives back the report the tables were made from (docs/no_tuning.md's).
+    from l2l.experiments import no_tuning_report
+
+    again = no_tuning_report.report_of(saved)
+    assert no_tuning_report.format_table(again) + "\n\n" in table
+    assert no_tuning_report.format_starts(again) + "\n\n" in table
+    assert again.config == cfg
 
 
 def test_config_mistakes_are_one_line_errors(capsys, tmp_path):
