@@ -212,12 +212,12 @@ def test_hyperoptimizers_page_shows_the_default_stacks_results_files():
 
 def test_no_tuning_page_shows_its_results_file():
     """docs/no_tuning.md's two tables are no_tuning_report's tables of the committed report."""
-    from l2l.experiments import benchmark, no_tuning_report
+    from l2l.experiments import benchmark, no_tuning
 
-    tables = no_tuning_report.documented_tables(ROOT)
+    tables = no_tuning.documented_tables(ROOT)
     text = (DOCS / "no_tuning.md").read_text()
     assert benchmark.fill_tables(text, tables) == text, "no_tuning.md differs from its results"
     assert all(f"<!-- table: {name} " in text for name in tables)
-    report = json.loads((ROOT / no_tuning_report.RESULTS).read_text())
+    report = json.loads((ROOT / no_tuning.RESULTS).read_text())
     assert report["most_robust"] == "Adam / SGD, one-step"  # what the page's prose names
     assert "**Most robust: Adam / SGD with one-step hypergradients**" in text

@@ -67,6 +67,7 @@ import dataclasses
 import math
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 import jax
@@ -75,18 +76,20 @@ import numpy as np
 import optax
 
 from l2l import hyper, sweep
-from l2l.config import field
+from l2l.config import field, from_dict
 from l2l.experiments.no_tuning_report import (
     Cell,
     Report,
     Result,
     Tuning,
     add_gaps,
+    cell_of,
     conclusion,
     format_starts,
     format_table,
     most_robust,
     print_progress,
+    stats_of,
     summary,
     write,
 )
@@ -515,3 +518,39 @@ def run(cfg: Config, *, show_progress: bool = True) -> Report:
         minutes=(time.perf_counter() - start) / 60,
         compile_minutes=compile_minutes,
     )
+
+
+# --------------------------------------------------------------------------- the committed results
+
+
+def report_of(data: dict) -> Report:
+    """A report read back from its ``results.json`` (the tables are made from it as from the
+    run: ``format_table(report_of(json.load(...)))``)."""
+
+    results = []
+    for r in data["results"]:
+        fields = {f.name for f in dataclasses.fields(Result)}
+        values = {k: v for k, v in r.items() if k in fields}
+        values["contender"] = from_dict(ContenderConfig, r["contender"])
+        values["default"] = cell_of(r["default"])
+        values["starts"] = [cell_of(c) for c in r["starts"]]
+        values["time_ratio"] = stats_of(r.get("time_ratio"))
+        results.append(Result(**values))
+    fields = {f.name for f in dataclasses.fields(Report)}
+    values = {k: v for k, v in data.items() if k in fields}
+    values["config"] = from_dict(Config, data["config"])
+    values["tuning"] = {k: Tuning(**t) for k, t in data["tuning"].items()}
+    values["results"] = results
+    return Report(**values)
+
+
+#: The committed results docs/no_tuning.md shows (a path from the repository's root).
+RESULTS = "docs/results/no_tuning.json"
+
+
+def documented_tables(root: Path) -> dict[str, str]:
+    """The tables docs/no_tuning.md shows, made from the committed results under ``root``."""
+    import json
+
+    report = report_of(json.loads((root / RESULTS).read_text()))
+    return {"no-tuning": format_table(report), "no-tuning-starts": format_starts(report)}

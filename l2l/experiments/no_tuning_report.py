@@ -306,7 +306,8 @@ def write(report: Report, output_dir: str | Path) -> list[Path]:
 # --------------------------------------------------------------------------- the committed results
 
 
-def _stats(data: dict | None) -> Stats | None:
+def stats_of(data: dict | None) -> Stats | None:
+    """A per-seed number read back from its JSON."""
     return None if data is None else Stats(data["mean"], data["sd"], list(data["per_seed"]))
 
 
@@ -314,44 +315,10 @@ _CELL_STATS = ("test_error", "train_loss", "validation_loss", "gap", "step_size"
 _CELL_COUNTS = ("guard_cuts", "skipped")
 
 
-def _cell_of(data: dict) -> Cell:
+def cell_of(data: dict) -> Cell:
+    """A cell read back from its JSON."""
     fields = {f.name for f in dataclasses.fields(Cell)}
     values = {k: v for k, v in data.items() if k in fields}
     for name in (*_CELL_STATS, *_CELL_COUNTS):
-        values[name] = _stats(values.get(name))
+        values[name] = stats_of(values.get(name))
     return Cell(**values)
-
-
-def report_of(data: dict) -> Report:
-    """A report read back from its ``results.json`` (the tables are made from it as from the
-    run: ``format_table(report_of(json.load(...)))``)."""
-    from l2l.config import from_dict
-    from l2l.experiments.no_tuning import Config
-
-    results = []
-    for r in data["results"]:
-        fields = {f.name for f in dataclasses.fields(Result)}
-        values = {k: v for k, v in r.items() if k in fields}
-        values["contender"] = from_dict(ContenderConfig, r["contender"])
-        values["default"] = _cell_of(r["default"])
-        values["starts"] = [_cell_of(c) for c in r["starts"]]
-        values["time_ratio"] = _stats(r.get("time_ratio"))
-        results.append(Result(**values))
-    fields = {f.name for f in dataclasses.fields(Report)}
-    values = {k: v for k, v in data.items() if k in fields}
-    values["config"] = from_dict(Config, data["config"])
-    values["tuning"] = {k: Tuning(**t) for k, t in data["tuning"].items()}
-    values["results"] = results
-    return Report(**values)
-
-
-#: The committed results docs/no_tuning.md shows (a path from the repository's root).
-RESULTS = "docs/results/no_tuning.json"
-
-
-def documented_tables(root: Path) -> dict[str, str]:
-    """The tables docs/no_tuning.md shows, made from the committed results under ``root``."""
-    import json
-
-    report = report_of(json.loads((root / RESULTS).read_text()))
-    return {"no-tuning": format_table(report), "no-tuning-starts": format_starts(report)}

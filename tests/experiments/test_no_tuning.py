@@ -215,7 +215,7 @@ def test_a_tiny_run_through_the_cli_writes_every_number(tmp_path, capsys):
     # The results file gives back the report the tables were made from (docs/no_tuning.md's).
     from l2l.experiments import no_tuning_report
 
-    again = no_tuning_report.report_of(saved)
+    again = no_tuning.report_of(saved)
     assert no_tuning_report.format_table(again) + "\n\n" in table
     assert no_tuning_report.format_starts(again) + "\n\n" in table
     assert again.config == cfg
