@@ -385,6 +385,29 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value))
 
 
+def run_path(output_dir: str, label: str, task: str) -> Path:
+    """Where one optimizer's runs on one task are saved as they finish."""
+    return Path(output_dir) / "runs" / f"{slug(label)}--{task}.json"
+
+
+def read_run(path: Path, made_by: dict) -> tuple[Any, float] | None:
+    """The runs saved at ``path`` and the seconds they took, if they were made by ``made_by``
+    (what fixes them: task, seeds, optimizer, ...); None when there are none (run them)."""
+    if not path.exists():
+        return None
+    done = json.loads(path.read_text())
+    if done["made_by"] != _jsonable(made_by):
+        return None
+    return done["runs"], done["seconds"]
+
+
+def save_run(path: Path, made_by: dict, runs: Any, seconds: float) -> None:
+    """``runs`` saved at ``path`` (atomically) for :func:`read_run`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {"made_by": _jsonable(made_by), "runs": runs, "seconds": seconds}
+    _atomic.write_text(path, json.dumps(record))
+
+
 def load_baselines(cfg: Config, tasks: tuple[SuiteTask, ...]) -> dict:
     """The tuned baselines of ``tasks`` from ``baselines_file``; a one-line error naming the first
     task that is missing or was tuned for another identity."""
@@ -483,11 +506,11 @@ def run(cfg: Config, *, show_progress: bool = True) -> Report:
             keys = run_keys(cfg.seed, "benchmark_reported", task_cfg.name, cfg.seeds)
             task_identity = identity(cfg, task_cfg)
         for optimizer, label in zip(cfg.optimizers, labels):
-            saved = Path(cfg.output_dir) / "runs" / f"{slug(label)}--{task_cfg.name}.json"
-            made_by = _jsonable({**task_identity, "optimizer": to_dict(optimizer)})
-            done = json.loads(saved.read_text()) if saved.exists() else None
-            if done is not None and done["made_by"] == made_by:
-                runs_json, spent = done["runs"], done["seconds"]
+            saved = run_path(cfg.output_dir, label, task_cfg.name)
+            made_by = {**task_identity, "optimizer": to_dict(optimizer)}
+            done = read_run(saved, made_by)
+            if done is not None:
+                runs_json, spent = done
             else:
                 started = time.perf_counter()
                 try:
@@ -496,9 +519,7 @@ def run(cfg: Config, *, show_progress: bool = True) -> Report:
                     cells[label] = Cell([], [], [], error=str(err).splitlines()[0])
                     continue
                 runs_json, spent = _runs_json(runs), time.perf_counter() - started
-                saved.parent.mkdir(parents=True, exist_ok=True)
-                record = {"made_by": made_by, "runs": runs_json, "seconds": spent}
-                _atomic.write_text(saved, json.dumps(record))
+                save_run(saved, made_by, runs_json, spent)
             seconds[label] += spent
             cells[label] = _cell(runs_json, adam_mean, entry["reference"], task_cfg.steps)
         results.append(
@@ -697,10 +718,10 @@ def baselines_table(data: dict) -> str:
     return "\n".join(lines)
 
 
-def cost_table(data: dict) -> str:
+def cost_table(data: dict, header: str = "| optimizer | minutes |") -> str:
     """Each evaluated optimizer's wall time over the tasks it ran (its own runs, compilation
     included; read back from saved runs count as when they ran)."""
-    lines = ["| optimizer | minutes |", "|---|---|"]
+    lines = [header, "|---|---|"]
     for label, seconds in data["seconds"].items():
         lines.append(f"| {label} | {seconds / 60:.1f} |")
     return "\n".join(lines)
@@ -732,9 +753,14 @@ def write_docs(root: Path) -> list[Path]:
     the pages that changed (``benchmark.write_docs(Path("."))`` from the repository's root).
     ``tests/test_docs.py`` fails while a page differs from its results.
     """
-    tables = documented_tables(root)
+    return fill_pages([root / "docs" / "benchmark.md", root / "README.md"], documented_tables(root))
+
+
+def fill_pages(pages: list[Path], tables: dict[str, str]) -> list[Path]:
+    """Each page's tables rewritten from ``tables`` (:func:`fill_tables`); returns the pages
+    that changed."""
     changed = []
-    for page in (root / "docs" / "benchmark.md", root / "README.md"):
+    for page in pages:
         text = page.read_text()
         filled = fill_tables(text, tables)
         if filled != text:

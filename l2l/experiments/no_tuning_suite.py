@@ -47,7 +47,7 @@ from l2l import _atomic, sweep, unroll
 from l2l.config import field, to_dict
 from l2l.experiments import benchmark
 from l2l.experiments import benchmark_metrics as metrics
-from l2l.experiments.benchmark import fill_tables, slug
+from l2l.experiments.benchmark import slug
 from l2l.experiments.benchmark_suite import (
     DEFAULT_SUITE,
     SuiteTask,
@@ -354,30 +354,23 @@ def run(cfg: Config, *, show_progress: bool = True) -> Report:
         for contender in cfg.contenders:
             reference = contender.reference_value(tuned)
             assert reference is not None  # Config checks every contender has one
-            saved = Path(cfg.output_dir) / "runs" / f"{slug(contender.name)}--{task_cfg.name}.json"
-            made_by = json.loads(
-                json.dumps(
-                    {
-                        **identity,
-                        "contender": to_dict(contender),
-                        "multipliers": list(cfg.multipliers),
-                        "reference": reference,
-                    }
-                )
-            )
-            done = json.loads(saved.read_text()) if saved.exists() else None
-            if done is not None and done["made_by"] == made_by:
-                runs, spent = done["runs"], done["seconds"]
+            saved = benchmark.run_path(cfg.output_dir, contender.name, task_cfg.name)
+            made_by = {
+                **identity,
+                "contender": to_dict(contender),
+                "multipliers": list(cfg.multipliers),
+                "reference": reference,
+            }
+            done = benchmark.read_run(saved, made_by)
+            if done is not None:
+                runs, spent = done
             else:
                 started = time.perf_counter()
                 runs = run_contender(
                     contender, task, keys, task_cfg.steps, reference, cfg.multipliers, runner
                 )
                 spent = time.perf_counter() - started
-                saved.parent.mkdir(parents=True, exist_ok=True)
-                _atomic.write_text(
-                    saved, json.dumps({"made_by": made_by, "runs": runs, "seconds": spent})
-                )
+                benchmark.save_run(saved, made_by, runs, spent)
             seconds[contender.name] += spent
             result["contenders"][contender.name] = compact(runs)
         tasks.append(result)
@@ -430,10 +423,7 @@ def task_table(data: dict, label: str) -> str:
 
 
 def cost_table(data: dict) -> str:
-    lines = ["| contender | minutes (all starts, all tasks) |", "|---|---|"]
-    for label, seconds in data["seconds"].items():
-        lines.append(f"| {label} | {seconds / 60:.1f} |")
-    return "\n".join(lines)
+    return benchmark.cost_table(data, "| contender | minutes (all starts, all tasks) |")
 
 
 #: The committed results the documentation's tables are made from (paths from the repository).
@@ -453,15 +443,7 @@ def documented_tables(root: Path) -> dict[str, str]:
 def write_docs(root: Path) -> list[Path]:
     """Rewrites the page's tables from the committed results (after a run's results.json is
     copied to :data:`RESULTS`); returns the pages that changed."""
-    tables = documented_tables(root)
-    changed = []
-    for page in (root / PAGE, root / "README.md"):
-        text = page.read_text()
-        filled = fill_tables(text, tables)
-        if filled != text:
-            page.write_text(filled)
-            changed.append(page)
-    return changed
+    return benchmark.fill_pages([root / PAGE, root / "README.md"], documented_tables(root))
 
 
 def summary(report: Report) -> str:
