@@ -311,14 +311,22 @@ def stats_of(data: dict | None) -> Stats | None:
     return None if data is None else Stats(data["mean"], data["sd"], list(data["per_seed"]))
 
 
-_CELL_STATS = ("test_error", "train_loss", "validation_loss", "gap", "step_size")
-_CELL_COUNTS = ("guard_cuts", "skipped")
+#: A cell's fields that are per-seed numbers (:class:`Stats`, or None).
+_CELL_STATS = (
+    "test_error",
+    "train_loss",
+    "validation_loss",
+    "gap",
+    "step_size",
+    "guard_cuts",
+    "skipped",
+)
 
 
 def cell_of(data: dict) -> Cell:
     """A cell read back from its JSON."""
     fields = {f.name for f in dataclasses.fields(Cell)}
     values = {k: v for k, v in data.items() if k in fields}
-    for name in (*_CELL_STATS, *_CELL_COUNTS):
+    for name in _CELL_STATS:
         values[name] = stats_of(values.get(name))
     return Cell(**values)
