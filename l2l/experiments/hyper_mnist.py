@@ -104,6 +104,7 @@ class RobustnessConfig(sweep.LogGrid):
     top: LevelSpec = field(LevelSpec("sgd", {"learning_rate": 1e-4}))
     mode: str = "forward"  # the stacks' hypergradient mode (height > 1): forward, run, reverse
     discount: float = field(1.0, ge=0, le=1, help="the whole-run mode's discount")
+    rollback: float | None = field(None, help="the stacks' loss guard ratio (null: off), e.g. 2.0")
 
     def __post_init__(self):
         super().__post_init__()
@@ -115,14 +116,16 @@ class RobustnessConfig(sweep.LogGrid):
 
     def stack(self, height: int) -> StackSpec:
         """Height 1: the bottom alone, learning nothing; else bottom, middles, top (fixed), with
-        ``mode`` (and ``discount``)."""
+        ``mode`` (and ``discount``) and ``rollback``."""
         if height == 1:
             return StackSpec(levels=(self.bottom.fixed(),))
         middles = [self.middle] * (height - 2)
         levels = (self.bottom, *middles, self.top.fixed())
         if self.mode == "run":
-            return StackSpec(levels=levels, mode="run", discount=self.discount)
-        return StackSpec(levels=levels, mode=self.mode)  # type: ignore[arg-type]
+            return StackSpec(
+                levels=levels, mode="run", discount=self.discount, rollback=self.rollback
+            )
+        return StackSpec(levels=levels, mode=self.mode, rollback=self.rollback)  # type: ignore[arg-type]
 
 
 def _sgd(learning_rate, **kw):
@@ -553,6 +556,10 @@ def defaults_table(runs: dict[str, dict]) -> str:
 DEFAULTS_RESULTS = {
     "SGD(α0) / SGD()": "docs/results/hyper_defaults_sgd.json",
     "SGD(α0) / SGD(), whole run (μ = 0.99)": "docs/results/hyper_defaults_sgd_run.json",
+    "SGD(α0) / SGD(), loss guard (ρ = 2)": "docs/results/hyper_defaults_sgd_rollback.json",
+    "SGD(α0) / SGD(), whole run (μ = 0.99), loss guard (ρ = 2)": (
+        "docs/results/hyper_defaults_sgd_run_rollback.json"
+    ),
     "Adam(α0) / SGD()": "docs/results/hyper_defaults_adam.json",
 }
 

@@ -46,7 +46,16 @@ from l2l.hyper.levels import (
 )
 from l2l.hyper.reparam import DEFAULT_REPARAMETERIZATION, REPARAMETERIZATIONS, Reparameterization
 from l2l.hyper.stack import MODES, stack
-from l2l.hyper.state import HyperState, LevelState, find_state, guarded, hyperparams, skipped
+from l2l.hyper.state import (
+    HyperState,
+    LevelState,
+    Rollback,
+    find_state,
+    guarded,
+    hyperparams,
+    rolled_back,
+    skipped,
+)
 
 __all__ = [
     "DEFAULT_LEARNED",
@@ -60,6 +69,7 @@ __all__ = [
     "Level",
     "LevelState",
     "Reparameterization",
+    "Rollback",
     "adagrad",
     "adam",
     "find_state",
@@ -67,6 +77,7 @@ __all__ = [
     "hyperparams",
     "level",
     "rmsprop",
+    "rolled_back",
     "sgd",
     "skipped",
     "stack",

@@ -14,6 +14,20 @@ quadratic with curvature :math:`\lambda` the gradient grows by :math:`r = |1 - \
 per step, so for :math:`\alpha\lambda \gg 1` the cut gives :math:`\alpha / r \approx 1 / \lambda`:
 the secant estimate of the step size that stops the growth. Each cut is counted in
 ``LevelState.guarded`` (``l2l.hyper.guarded``).
+
+**The loss guard** (``stack(rollback=...)``, off by default) catches what the gradient norm does
+not: a step that makes the loss much worse without overflowing (a network whose units die, a
+trajectory thrown out of its basin). It reads the loss at the parameters of each update (the
+``value`` extra argument, as optax's line searches do) and keeps the last accepted point: the
+parameters, and the stack's state before its update from there. The reference :math:`\bar L` is a
+running mean of the accepted losses, :math:`\bar L \leftarrow 0.9 \bar L + 0.1 L_t`, started at the
+first loss. The loss :math:`L_t` is accepted when it is finite and at most :math:`\rho_L \bar L`
+(``rollback``, e.g. 2). On the second update in a row that is not accepted (one noisy minibatch is
+not a failure), or at once when the loss is not finite, the stack **rolls back**: its update takes
+the parameters back to the last accepted ones, its state is that point's state with level 0's
+step size halved (kept there for the next rollback too), and it is counted in
+``l2l.hyper.rolled_back``. From there the run goes on as if the failed steps had not been taken,
+with half the step size. Memory: one copy of the parameters and one of the stack's state.
 """
 
 from __future__ import annotations
@@ -46,3 +60,27 @@ def cut_step_size(
         reparam, jnp.asarray(reparam.inverse(reparam.forward(raw) / growth), raw.dtype)
     )
     return jnp.where(fire, cut, raw), fire
+
+
+ROLLBACK_MEAN = 0.9  # The reference loss's running-mean factor.
+ROLLBACK_CUT = 2.0  # What a rollback divides level 0's step size by.
+
+
+def accepted(loss: jax.Array, reference: jax.Array, ratio: float) -> jax.Array:
+    r"""Whether the loss guard accepts the loss :math:`L_t`: finite and at most
+    :math:`\rho_L \bar L` (any finite loss when there is no reference yet: ``reference`` is not
+    finite before the first update)."""
+    return jnp.isfinite(loss) & ((loss <= ratio * reference) | ~jnp.isfinite(reference))
+
+
+def running_reference(loss: jax.Array, reference: jax.Array) -> jax.Array:
+    r""":math:`\bar L \leftarrow 0.9 \bar L + 0.1 L_t`, or :math:`L_t` for the first loss."""
+    mean = ROLLBACK_MEAN * reference + (1.0 - ROLLBACK_MEAN) * loss
+    return jnp.where(jnp.isfinite(reference), mean, loss)
+
+
+def halve_step_size(raw: jax.Array, reparam: reparam_lib.Reparameterization) -> jax.Array:
+    r"""The raw value of :math:`\alpha / 2` (``ROLLBACK_CUT``), kept in its parameterization's
+    box."""
+    cut = reparam.inverse(reparam.forward(raw) / ROLLBACK_CUT)
+    return reparam_lib.project(reparam, jnp.asarray(cut, raw.dtype))

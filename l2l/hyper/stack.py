@@ -58,7 +58,7 @@ from l2l.hyper import reparam as reparam_lib
 from l2l.hyper._trees import all_finite, float_dtype, norm, pack, select, unpack
 from l2l.hyper.levels import Level
 from l2l.hyper.modes import HYPERGRADIENT_MODES, NOTHING, LevelUpdate, Memory, Mode
-from l2l.hyper.state import HyperState, LevelState
+from l2l.hyper.state import HyperState, LevelState, Rollback
 from l2l.optimizers._hyperparams import is_schedule
 
 MODES = tuple(HYPERGRADIENT_MODES)
@@ -130,6 +130,63 @@ def _check_options(mode: str, discount: float, guard: float | None) -> None:
             f"stack(guard={guard!r}): the divergence guard's growth ratio must be > 1 "
             "(default 2.0), or None to turn the guard off."
         )
+
+
+def _check_rollback(rollback: float | None, plans: tuple[_Plan, ...]) -> None:
+    if rollback is None:
+        return
+    if not float(rollback) > 1.0:
+        raise ValueError(
+            f"stack(rollback={rollback!r}): the loss guard's ratio must be > 1 (e.g. 2.0), or "
+            "None (the default) for no loss guard."
+        )
+    if "learning_rate" not in plans[0].learned:
+        raise ValueError(
+            f"stack(rollback={rollback!r}) halves level 0's learned step size on a rollback, but "
+            f"level 0 ({plans[0].level.name}) does not learn 'learning_rate': add it to its "
+            "`learn`, or leave rollback out."
+        )
+
+
+def _guarded_update(update_level, ratio, bottom, updates, state, params, grad_fn, value):
+    """The stack's update under the loss guard (``l2l.hyper.guard``): accept the loss at
+    ``params`` and update as usual (this point becomes the last accepted one), or, on a second
+    failure in a row, go back to the last accepted point with half the step size."""
+    kept = state.rollback
+    loss = jnp.asarray(value, float_dtype())
+    ok = guard_lib.accepted(loss, kept.reference, ratio)
+    back = ~ok & ((kept.spikes > 0) | ~jnp.isfinite(loss))
+    # The point the update is made from: here, or the last accepted one with its step size halved.
+    cut = kept.levels[0]._replace(
+        raw={
+            **kept.levels[0].raw,
+            "learning_rate": guard_lib.halve_step_size(
+                kept.levels[0].raw["learning_rate"],
+                bottom.level.parameterization("learning_rate"),
+            ),
+        }
+    )
+    restored = (cut, *kept.levels[1:])
+    step, new_levels = update_level(0, updates, state.levels, params, grad_fn)
+    # A rollback returns the parameters to the accepted point, and the state to that point's
+    # (its counts of skipped and guarded steps kept); the next update starts there.
+    home = jax.tree.map(lambda a, p: jnp.asarray(a - p, p.dtype), kept.params, params)
+    step = select(back, home, step)
+    counted = tuple(
+        old._replace(skipped=now.skipped, guarded=now.guarded)
+        for old, now in zip(restored, state.levels, strict=True)
+    )
+    new_levels = select(back, counted, tuple(new_levels))
+    rollback_state = Rollback(
+        params=select(ok, params, kept.params),
+        levels=select(ok, state.levels, select(back, restored, kept.levels)),
+        reference=jnp.where(
+            ok, guard_lib.running_reference(loss, kept.reference), kept.reference
+        ).astype(kept.reference.dtype),
+        spikes=jnp.where(ok | back, 0, 1).astype(jnp.int32),
+        count=kept.count + back.astype(jnp.int32),
+    )
+    return step, HyperState(levels=new_levels, rollback=rollback_state)
 
 
 def _plans(levels: tuple[Level, ...], mode: Mode) -> tuple[_Plan, ...]:
@@ -208,6 +265,7 @@ def stack(
     mode: str = "forward",
     discount: float = 1.0,
     guard: float | None = 2.0,
+    rollback: float | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""A hyperoptimizer: each level learns the hyperparameters of the level below it.
 
@@ -236,6 +294,12 @@ def stack(
         optimizee's gradient norm grows by more than this factor on two updates in a row, level
         0's learned ``learning_rate`` is divided by the last growth ratio (for SGD on a quadratic
         that is the secant estimate of the step size that stops the growth).
+      rollback: the loss guard's ratio :math:`\rho_L` (e.g. 2.0), or ``None`` (default) for no
+        loss guard: on the second update in a row whose loss exceeds :math:`\rho_L` times the
+        running mean of accepted losses (at once for a loss that is not finite), the update takes
+        the parameters back to the last accepted ones and level 0's step size is halved
+        (``l2l.hyper.guard``); ``update`` then needs ``params`` and ``value`` (the loss at
+        ``params``, as optax's line searches take it). Level 0 must learn its ``learning_rate``.
 
     Returns:
       An ``optax.GradientTransformationExtraArgs`` whose state is a ``HyperState``; the current
@@ -256,7 +320,7 @@ def stack(
     Raises:
       TypeError: an argument is not a ``Level`` (build one with ``l2l.hyper.sgd``, ``adam``, ...).
       ValueError: a level below the top learns nothing, the top level is asked to learn, or
-        ``mode``, ``discount`` or ``guard`` is out of range.
+        ``mode``, ``discount``, ``guard`` or ``rollback`` is out of range.
 
     References:
       Chandra et al., *Gradient Descent: The Ultimate Optimizer*, NeurIPS 2022;
@@ -269,6 +333,7 @@ def stack(
     _check_options(mode, discount, guard)
     chosen = HYPERGRADIENT_MODES[mode](discount)
     plans = _plans(levels, chosen)
+    _check_rollback(rollback, plans)
     guarded_name = (
         "learning_rate" if guard is not None and "learning_rate" in plans[0].learned else None
     )
@@ -305,7 +370,18 @@ def stack(
                 )
             )
             level_params = phi
-        return HyperState(levels=tuple(states))
+        if rollback is None:
+            return HyperState(levels=tuple(states))
+        return HyperState(
+            levels=tuple(states),
+            rollback=Rollback(
+                params=params,
+                levels=tuple(states),
+                reference=jnp.full([], jnp.inf, float_dtype()),
+                spikes=jnp.zeros([], jnp.int32),
+                count=jnp.zeros([], jnp.int32),
+            ),
+        )
 
     def hyper_step(i: int, grads, grads_norm, growth, states: tuple[LevelState, ...]):
         """Level i's hypergradient from ``grads``, with which level i + 1 steps level i's phi.
@@ -390,7 +466,7 @@ def stack(
         )
         return step, (new_state, *upper)
 
-    def update_fn(updates, state, params=None, grad_fn=None, hvp_fn=None, **extra_args):
+    def update_fn(updates, state, params=None, grad_fn=None, hvp_fn=None, value=None, **extra_args):
         del extra_args
         if not isinstance(state, HyperState) or len(state.levels) != len(plans):
             raise TypeError(
@@ -406,7 +482,17 @@ def stack(
                 "pytree of the same loss, e.g. the same minibatch): "
                 "`opt.update(grads, state, params, grad_fn=jax.grad(loss))`."
             )
-        step, new_levels = update_level(0, updates, state.levels, params, grad_fn)
-        return step, HyperState(levels=tuple(new_levels))
+        if rollback is not None and (value is None or params is None):
+            raise ValueError(
+                f"A stack with rollback={rollback!r} reads the loss: its update needs `params` "
+                "and the keyword argument `value` (the loss at params, e.g. of the minibatch "
+                "whose gradient it is given): `opt.update(grads, state, params, value=loss)`."
+            )
+        if rollback is None:
+            step, new_levels = update_level(0, updates, state.levels, params, grad_fn)
+            return step, HyperState(levels=tuple(new_levels))
+        return _guarded_update(
+            update_level, rollback, plans[0], updates, state, params, grad_fn, value
+        )
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)

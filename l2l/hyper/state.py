@@ -1,6 +1,6 @@
 """The state of a hyperoptimizer stack, and how to read it from any optimizer state that holds one
 (a stack's own, or e.g. an ``optax.chain``'s): ``find_state``, ``hyperparams``, ``skipped``,
-``guarded``."""
+``guarded``, ``rolled_back``."""
 
 from __future__ import annotations
 
@@ -36,10 +36,22 @@ class LevelState(NamedTuple):
     guarded: jax.Array  # level 0: steps on which the divergence guard cut the step size, int32.
 
 
+class Rollback(NamedTuple):
+    """What the loss guard of a stack (``stack(rollback=...)``) keeps: the last accepted point."""
+
+    params: optax.Params  # the parameters of the last accepted update.
+    levels: tuple[LevelState, ...]  # the stack's levels as that update found them (level 0's
+    #   step size already halved by each rollback to this point).
+    reference: jax.Array  # the running mean of accepted losses (not finite before the first).
+    spikes: jax.Array  # 1 when the last update's loss was not accepted, else 0, int32.
+    count: jax.Array  # rollbacks made, int32.
+
+
 class HyperState(NamedTuple):
     """State of ``stack``."""
 
     levels: tuple[LevelState, ...]  # levels[0] updates the optimizee; levels[-1] learns nothing.
+    rollback: Rollback | tuple = ()  # the loss guard's, with ``stack(rollback=...)``; else ().
 
 
 def find_state(opt_state: Any) -> HyperState:
@@ -77,3 +89,16 @@ def skipped(opt_state: Any) -> tuple[jax.Array, ...]:
 def guarded(opt_state: Any) -> jax.Array:
     """How many times the divergence guard cut level 0's step size."""
     return find_state(opt_state).levels[0].guarded
+
+
+def rolled_back(opt_state: Any) -> jax.Array:
+    """How many times the loss guard (``stack(rollback=...)``) took the run back to its last
+    accepted point.
+
+    Raises:
+      ValueError: the stack has no loss guard (or there is no stack in ``opt_state``).
+    """
+    state = find_state(opt_state)
+    if not isinstance(state.rollback, Rollback):
+        raise ValueError("This stack has no loss guard: build it with stack(..., rollback=2.0).")
+    return state.rollback.count

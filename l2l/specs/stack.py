@@ -89,20 +89,21 @@ class LevelSpec:
 @register("stack")
 @dataclasses.dataclass(frozen=True)
 class StackSpec(OptimizerSpec):
-    """``hyper.stack(*levels, mode=mode, discount=discount, guard=guard)``; one level is the plain
-    rule, its hyperparameters readable like a stack's (``hyper.hyperparams``)."""
+    """``hyper.stack(*levels, mode=mode, discount=discount, guard=guard, rollback=rollback)``; one
+    level is the plain rule, its hyperparameters readable like a stack's (``hyper.hyperparams``)."""
 
     kind: Literal["stack"] = "stack"
     levels: tuple[LevelSpec, ...] = ()
     mode: str = field("forward", help="forward (one-step), reverse, or run (whole-run)")
     discount: float = field(1.0, ge=0.0, le=1.0, help="mode run: the tangents' discount mu")
     guard: float | None = field(2.0, help="the divergence guard's growth ratio (null: off)")
+    rollback: float | None = field(None, help="the loss guard's ratio (null: off), e.g. 2.0")
     label: str = ""
 
     def __post_init__(self) -> None:
         if not self.levels:
             raise ValueError("a stack needs at least one level (bottom first), e.g. [adam, sgd]")
-        self.build()  # The levels fit together, and mode, discount and guard are valid.
+        self.build()  # The levels fit together; mode, discount, guard, rollback valid.
 
     @property
     def display_label(self) -> str:
@@ -113,7 +114,13 @@ class StackSpec(OptimizerSpec):
         per_level = [dict(v) for v in per_level]
         per_level[0].update(values)
         built = [level.build(**per_level[i]) for i, level in enumerate(self.levels)]
-        return hyper.stack(*built, mode=self.mode, discount=self.discount, guard=self.guard)
+        return hyper.stack(
+            *built,
+            mode=self.mode,
+            discount=self.discount,
+            guard=self.guard,
+            rollback=self.rollback,
+        )
 
     def structure_data(self, traced: set[str]) -> dict:
         """Traced ``levels``: every level's numbers blanked (their names kept); other traced names
