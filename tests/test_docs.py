@@ -13,6 +13,7 @@ import re
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -221,3 +222,37 @@ def test_no_tuning_page_shows_its_results_file():
     report = json.loads((ROOT / no_tuning.RESULTS).read_text())
     assert report["most_robust"] == "Adam / SGD, one-step"  # what the page's prose names
     assert "**Most robust: Adam / SGD with one-step hypergradients**" in text
+
+
+def test_learned_mlp_page_shows_the_generalization_matrix_results_file():
+    """docs/learned_mlp.md's matrix is evaluate.matrix_table of the committed results, whose every
+    mean is the mean of its held-out runs, and whose cells the prose quotes."""
+    from l2l.experiments import benchmark, evaluate
+
+    tables = evaluate.documented_tables(ROOT)
+    text = (DOCS / "learned_mlp.md").read_text()
+    assert benchmark.fill_tables(text, tables) == text, "learned_mlp.md differs from its results"
+    assert "<!-- table: generalization-matrix " in text
+    data = json.loads((ROOT / evaluate.MATRIX_RESULTS).read_text())
+    ratios = {}
+    for panel in data["panels"]:
+        results = panel["comparison"]["results"]
+        assert len(results) == 9 and all(len(r["summed_losses"]) == 8 for r in results)
+        for r in results:
+            np.testing.assert_allclose(r["mean_summed_loss"], np.mean(r["summed_losses"]))
+        best = min(np.mean(r["summed_losses"]) for r in results if not r.get("learned"))
+        for r in results:
+            if r.get("learned"):
+                ratios[panel["name"], r["name"]] = np.mean(r["summed_losses"]) / best
+    mix = [ratios[column, "fashion-mix-mlp-lopt"] for column in ("MNIST conv", "Fashion conv")]
+    mix_columns = [column for column, name in ratios if name == "fashion-mix-mlp-lopt"]
+    assert sum(ratios[c, "fashion-mix-mlp-lopt"] <= 1.0 for c in mix_columns) == 5  # "5 of the 7"
+    quoted = [
+        f"on its own task ({ratios['MNIST MLP', 'mnist-mlp-lopt']:.3f}x)",
+        f"on 10x its horizon ({ratios['1000 steps', 'mnist-mlp-lopt']:.3f}x)",
+        f"{max(mix):.2f}x on both conv nets",
+        f"{ratios['ReLU', 'fashion-mix-mlp-lopt']:.2f}x on ReLU",
+    ]
+    prose = " ".join(text.split())
+    for phrase in quoted:
+        assert phrase in prose, f"docs/learned_mlp.md no longer quotes {phrase!r}"

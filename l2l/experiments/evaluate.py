@@ -189,3 +189,91 @@ def write(report: Report, output_dir: str | Path, *, title: str | None = None) -
         return paths
 
     return write_report(report, output_dir, figures=figures)
+
+
+# --------------------------------------------------------------------------- documented results
+
+#: The committed results of ``configs/generalization_matrix.yaml`` that docs/learned_mlp.md shows
+#: (a path from the repository's root): its ``results.json`` without the loss curves
+#: (:func:`compact`), every held-out run's summed loss kept.
+MATRIX_RESULTS = "docs/results/generalization_matrix.json"
+MATRIX_PAGE = "docs/learned_mlp.md"
+_CURVES = ("curve_mean", "curve_q25", "curve_q75")
+
+
+def compact(data: dict) -> dict:
+    """A ``results.json`` of ``l2l evaluate`` without its mean and interquartile loss curves
+    (most of its size): what a committed results file keeps."""
+    out = dict(data)
+    out["panels"] = [
+        {
+            **panel,
+            "comparison": {
+                **panel["comparison"],
+                "results": [
+                    {k: v for k, v in r.items() if k not in _CURVES}
+                    for r in panel["comparison"]["results"]
+                ],
+            },
+        }
+        for panel in data["panels"]
+    ]
+    return out
+
+
+def _ratio(x: float) -> str:
+    """A ratio as the matrix shows it: three significant digits, thousands written out."""
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:#.3g}"
+
+
+def matrix_table(data: dict) -> str:
+    """The generalization matrix of a ``results.json`` with settings and learned optimizers
+    (compact or not): one column per setting, one row per learned optimizer, each cell its mean
+    summed loss over the column's best tuned baseline's (the best of each column in bold), the
+    first row that baseline, the last column how many cells are at most 1.0 (the most in bold)."""
+    panels = [(p["name"], Comparison.from_json(p["comparison"])) for p in data["panels"]]
+    names = [r.name for r in panels[0][1].results if r.learned]
+    ratios = {n: [c.ratios_to_best_baseline()[n] for _, c in panels] for n in names}
+    lowest = [min(ratios[n][j] for n in names) for j in range(len(panels))]
+    counts = {n: sum(x <= 1.0 for x in ratios[n]) for n in names}
+    most = max(counts.values())
+
+    def bold(text: str, flag: bool) -> str:
+        return f"**{text}**" if flag else text
+
+    best = []
+    for _, c in panels:
+        b = c.best_baseline()
+        assert b is not None, "a generalization matrix needs tuned baselines in every setting"
+        best.append(f"{b.name} {b.hyperparams['learning_rate']:g}: {b.mean_summed_loss:.4g}")
+    lines = [
+        "| optimizer | " + " | ".join(name for name, _ in panels) + " | columns <= 1.0 |",
+        "|---|" + "---|" * (len(panels) + 1),
+        "| best tuned baseline (mean summed loss) | " + " | ".join(best) + " | |",
+    ]
+    for n in names:
+        cells = [bold(_ratio(x), x == lowest[j]) for j, x in enumerate(ratios[n])]
+        count = bold(str(counts[n]), counts[n] == most)
+        lines.append(f"| {n} | " + " | ".join(cells) + f" | {count} |")
+    return "\n".join(lines)
+
+
+def documented_tables(root: Path) -> dict[str, str]:
+    """The tables docs/learned_mlp.md shows, made from the committed results under ``root``."""
+    import json
+
+    data = json.loads((root / MATRIX_RESULTS).read_text())
+    return {"generalization-matrix": matrix_table(data)}
+
+
+def write_docs(results: Path, root: Path) -> list[Path]:
+    """Commits a run of ``configs/generalization_matrix.yaml``: its ``results.json`` compacted
+    into :data:`MATRIX_RESULTS`, and the page's table rewritten from it; returns the pages that
+    changed."""
+    import json
+
+    from l2l.experiments import benchmark
+
+    data = compact(json.loads(Path(results).read_text()))
+    (root / MATRIX_RESULTS).write_text(json.dumps(data, indent=1) + "\n")
+    return benchmark.fill_pages([root / MATRIX_PAGE], documented_tables(root))
