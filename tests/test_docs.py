@@ -224,6 +224,29 @@ def test_no_tuning_page_shows_its_results_file():
     assert "**Most robust: Adam / SGD with one-step hypergradients**" in text
 
 
+def test_mnist_page_shows_its_results_file_and_the_zoo_files_agree_with_it():
+    """docs/mnist.md's generalization table is evaluate.settings_table_of the committed results;
+    the zoo files of the three MNIST LSTMs, written from an earlier run by scripts/zoo_add.py,
+    carry the same ratio per setting."""
+    from l2l import learned
+    from l2l.experiments import benchmark, evaluate
+
+    tables = evaluate.documented_tables(ROOT)
+    text = (DOCS / "mnist.md").read_text()
+    assert benchmark.fill_tables(text, tables) == text, "mnist.md differs from its results"
+    assert "<!-- table: mnist-generalization " in text
+    data = json.loads((ROOT / evaluate.MNIST_RESULTS).read_text())
+    for name in ("mnist-lstm", "mnist-mix-lstm", "mnist-moments-lstm"):
+        info = learned.read(ROOT / "l2l" / "zoo" / f"{name}.l2l").info
+        saved = info["generalization_ratio_to_best_baseline"]
+        for panel in data["panels"]:
+            results = panel["comparison"]["results"]
+            best = min(np.mean(r["summed_losses"]) for r in results if not r.get("learned"))
+            ours = next(r for r in results if r["name"] == name)
+            ratio = np.mean(ours["summed_losses"]) / best
+            np.testing.assert_allclose(ratio, saved[panel["name"]], rtol=1e-6, err_msg=name)
+
+
 def test_learned_mlp_page_shows_the_generalization_matrix_results_file():
     """docs/learned_mlp.md's matrix is evaluate.matrix_table of the committed results, whose every
     mean is the mean of its held-out runs, and whose cells the prose quotes."""

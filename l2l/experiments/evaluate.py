@@ -119,8 +119,18 @@ def run(cfg: Config, *, show_progress: bool = True) -> Report:
 
 
 def settings_table(report: Report) -> str:
-    """One row per setting: each learned optimizer's ratio to that setting's best tuned baseline."""
-    first = report.panels[0].comparison
+    """One row per setting: each learned optimizer's ratio to that setting's best tuned baseline
+    (the lowest of each row in bold)."""
+    return _settings_table([(p.name, p.comparison) for p in report.panels])
+
+
+def _panels_of(data: dict) -> list[tuple[str | None, Comparison]]:
+    """The (setting, comparison) panels of a ``results.json`` (compact or not)."""
+    return [(p["name"], Comparison.from_json(p["comparison"])) for p in data["panels"]]
+
+
+def _settings_table(panels: list[tuple[str | None, Comparison]]) -> str:
+    first = panels[0][1]
     names = [r.name for r in first.results if r.learned]
     lines = [
         "| setting | best tuned baseline (mean summed loss) | "
@@ -128,19 +138,23 @@ def settings_table(report: Report) -> str:
         + " |",
         "|---|---|" + "---|" * len(names),
     ]
-    for panel in report.panels:
-        c = panel.comparison
+    for name, c in panels:
         by_name = {r.name: r for r in c.results}
         if c.baselines:
             best = c.best_baseline()
             ratios = c.ratios_to_best_baseline()
+            lowest = min(ratios.values(), default=None)
             lr = best.hyperparams["learning_rate"]
             baseline = f"{best.name} {lr:.3g}: {best.mean_summed_loss:.4g}"
             cells = [f"{by_name[n].mean_summed_loss:.4g} ({ratios[n]:.3f})" for n in names]
+            cells = [
+                f"**{cell}**" if ratios[n] == lowest else cell
+                for n, cell in zip(names, cells, strict=True)
+            ]
         else:  # learned optimizers only: no ratio to give
             baseline = "–"
             cells = [f"{by_name[n].mean_summed_loss:.4g} (–)" for n in names]
-        lines.append(f"| {panel.name} | {baseline} | " + " | ".join(cells) + " |")
+        lines.append(f"| {name} | {baseline} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -231,7 +245,7 @@ def matrix_table(data: dict) -> str:
     (compact or not): one column per setting, one row per learned optimizer, each cell its mean
     summed loss over the column's best tuned baseline's (the best of each column in bold), the
     first row that baseline, the last column how many cells are at most 1.0 (the most in bold)."""
-    panels = [(p["name"], Comparison.from_json(p["comparison"])) for p in data["panels"]]
+    panels = _panels_of(data)
     names = [r.name for r in panels[0][1].results if r.learned]
     ratios = {n: [c.ratios_to_best_baseline()[n] for _, c in panels] for n in names}
     lowest = [min(ratios[n][j] for n in names) for j in range(len(panels))]
@@ -258,22 +272,43 @@ def matrix_table(data: dict) -> str:
     return "\n".join(lines)
 
 
+#: The committed results of ``configs/mnist_generalization.yaml`` that docs/mnist.md shows.
+MNIST_RESULTS = "docs/results/mnist_generalization.json"
+MNIST_PAGE = "docs/mnist.md"
+
+
+def settings_table_of(data: dict) -> str:
+    """:func:`settings_table` of a ``results.json`` (compact or not)."""
+    return _settings_table(_panels_of(data))
+
+
+#: Each documented table: its name -> (committed results, page, how the table is made from them).
+DOCUMENTED = {
+    "generalization-matrix": (MATRIX_RESULTS, MATRIX_PAGE, matrix_table),
+    "mnist-generalization": (MNIST_RESULTS, MNIST_PAGE, settings_table_of),
+}
+
+
 def documented_tables(root: Path) -> dict[str, str]:
-    """The tables docs/learned_mlp.md shows, made from the committed results under ``root``."""
+    """The tables docs/learned_mlp.md and docs/mnist.md show, by name, made from the committed
+    results under ``root``."""
     import json
 
-    data = json.loads((root / MATRIX_RESULTS).read_text())
-    return {"generalization-matrix": matrix_table(data)}
+    return {
+        name: table(json.loads((root / results).read_text()))
+        for name, (results, _, table) in DOCUMENTED.items()
+    }
 
 
-def write_docs(results: Path, root: Path) -> list[Path]:
-    """Commits a run of ``configs/generalization_matrix.yaml``: its ``results.json`` compacted
-    into :data:`MATRIX_RESULTS`, and the page's table rewritten from it; returns the pages that
-    changed."""
+def write_docs(name: str, results: Path, root: Path) -> list[Path]:
+    """Commits a run for the documented table ``name`` (a key of :data:`DOCUMENTED`): its
+    ``results.json`` compacted into the committed results file, and the page's tables rewritten
+    from it; returns the pages that changed."""
     import json
 
     from l2l.experiments import benchmark
 
+    path, page, _ = DOCUMENTED[name]
     data = compact(json.loads(Path(results).read_text()))
-    (root / MATRIX_RESULTS).write_text(json.dumps(data, indent=1) + "\n")
-    return benchmark.fill_pages([root / MATRIX_PAGE], documented_tables(root))
+    (root / path).write_text(json.dumps(data, indent=1) + "\n")
+    return benchmark.fill_pages([root / page], documented_tables(root))
