@@ -200,10 +200,14 @@ def test_no_tuning_suite_page_shows_its_results_file():
 
 def test_hyperoptimizers_page_shows_the_default_stacks_results_files():
     """The MNIST robustness table of docs/hyperoptimizers.md is hyper_mnist.defaults_table of the
-    committed results of configs/hyper_defaults.yaml."""
-    from l2l.experiments import benchmark, hyper_mnist
+    committed results of configs/hyper_defaults.yaml, its short-horizon table
+    short_horizon_report.bias_table of those of configs/short_horizon.yaml."""
+    from l2l.experiments import benchmark, hyper_mnist, short_horizon_report
 
-    tables = hyper_mnist.defaults_tables(ROOT)
+    tables = {
+        **hyper_mnist.defaults_tables(ROOT),
+        **short_horizon_report.documented_tables(ROOT),
+    }
     text = (DOCS / "hyperoptimizers.md").read_text()
     assert benchmark.fill_tables(text, tables) == text, (
         "hyperoptimizers.md differs from its results"

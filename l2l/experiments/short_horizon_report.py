@@ -238,3 +238,63 @@ def write(report: Report, output_dir: str | Path) -> list[Path]:
         return [png]
 
     return write_report(report, output_dir, texts={"table.md": summary(report)}, figures=figures)
+
+
+# --------------------------------------------------------------------------- documented results
+
+#: The committed results of ``configs/short_horizon.yaml`` that docs/hyperoptimizers.md shows.
+RESULTS = "docs/results/short_horizon.json"
+_PROBLEM_LABELS = {"quadratic": "noisy quadratic", "mnist": "MNIST MLP"}
+
+
+def bias_table(data: dict) -> str:
+    """The short-horizon bias in one table, from a ``results.json``: per problem and learned
+    method, the final training loss over the tuned fixed step size's when started at α* (the
+    lowest of each problem in bold), and its range over every initial step size in brackets."""
+    problems = data["problems"]
+    methods: list[str] = []
+    for problem in problems.values():
+        for run in problem["runs"][1:]:
+            if run["method"] not in methods:
+                methods.append(run["method"])
+    header = [m.replace("whole run, μ=", "μ = ") for m in methods]
+    lines = [
+        "| final training loss ÷ tuned fixed (α0 = α*; range over α0 in brackets) | "
+        + " | ".join(header)
+        + " |",
+        "|---|" + "---|" * len(methods),
+    ]
+    for name, problem in problems.items():
+        fixed = problem["runs"][0]["final_loss"]
+        ratios: dict[str, dict[float, float]] = {m: {} for m in methods}
+        for run in problem["runs"][1:]:
+            ratios[run["method"]][run["alpha0_multiple"]] = (
+                run["final_loss"]["mean"] / fixed["mean"]
+            )
+        at_tuned = {m: ratios[m].get(1.0) for m in methods}
+        lowest = min(x for x in at_tuned.values() if x is not None)
+        cells = []
+        for m in methods:
+            values = list(ratios[m].values())
+            if not values:
+                cells.append("—")
+                continue
+            tuned = at_tuned[m]
+            head = "—" if tuned is None else number(tuned)
+            if tuned == lowest:
+                head = f"**{head}**"
+            cells.append(f"{head} [{number(min(values))}-{number(max(values))}]")
+        label = _PROBLEM_LABELS.get(name, name)
+        lines.append(
+            f"| {label} (fixed: {number(fixed['mean'])} ± {number(fixed['sd'])}) | "
+            + " | ".join(cells)
+            + " |"
+        )
+    return "\n".join(lines)
+
+
+def documented_tables(root: Path) -> dict[str, str]:
+    """The short-horizon table docs/hyperoptimizers.md shows, from the committed results."""
+    import json
+
+    return {"short-horizon": bias_table(json.loads((root / RESULTS).read_text()))}
