@@ -283,3 +283,23 @@ def test_learned_mlp_page_shows_the_generalization_matrix_results_file():
     prose = " ".join(text.split())
     for phrase in quoted:
         assert phrase in prose, f"docs/learned_mlp.md no longer quotes {phrase!r}"
+
+
+def test_quadratics_page_shows_its_results_files_and_the_zoo_file_agrees():
+    """docs/quadratics.md's three tables are made from the committed l2l evaluate runs, and the
+    zoo's quadratic-lstm, written from an earlier run, holds the same held-out means."""
+    from l2l import learned
+    from l2l.experiments import benchmark, evaluate
+
+    tables = evaluate.documented_tables(ROOT)
+    text = (DOCS / "quadratics.md").read_text()
+    assert benchmark.fill_tables(text, tables) == text, "quadratics.md differs from its results"
+    for name in ("quadratic-baselines", "quadratic-lstm-eval", "quadratic-settings"):
+        assert f"<!-- table: {name} " in text
+    data = json.loads((ROOT / evaluate.DOCUMENTED["quadratic-lstm-eval"][0]).read_text())
+    held_out = learned.read(ROOT / "l2l" / "zoo" / "quadratic-lstm.l2l").info["held_out"]
+    for r in data["panels"][0]["comparison"]["results"]:
+        np.testing.assert_allclose(np.mean(r["summed_losses"]), r["mean_summed_loss"])
+        np.testing.assert_allclose(
+            r["mean_summed_loss"], held_out["mean_summed_loss"][r["name"]], rtol=1e-6
+        )

@@ -282,33 +282,91 @@ def settings_table_of(data: dict) -> str:
     return _settings_table(_panels_of(data))
 
 
-#: Each documented table: its name -> (committed results, page, how the table is made from them).
+def comparison_table_of(data: dict) -> str:
+    """The comparison table (:meth:`Comparison.table`) of a ``results.json`` without settings."""
+    return Comparison.from_json(data["panels"][0]["comparison"]).table()
+
+
+#: The held-out comparisons docs/quadratics.md shows without retraining: the setting -> its
+#: committed results and the command that made them.
+QUADRATIC_SETTINGS = {
+    "W, y ~ U[0, 1)": (
+        "docs/results/quadratic_lstm_eval_uniform.json",
+        "l2l evaluate configs/quadratic_lstm_eval.yaml task.distribution=uniform",
+    ),
+    "200 steps": (
+        "docs/results/quadratic_lstm_eval_200_steps.json",
+        "l2l evaluate configs/quadratic_lstm_eval.yaml steps=200",
+    ),
+}
+
+
+def quadratic_settings_table(runs: dict[str, tuple[str, dict]]) -> str:
+    """One row per setting (``runs``: its name -> (command, results)): the learned optimizer's
+    mean summed loss, the best tuned baseline's, and their ratio."""
+    lines = [
+        "| setting | command | LSTM | best baseline | ratio |",
+        "|---|---|---|---|---|",
+    ]
+    for name, (command, data) in runs.items():
+        c = Comparison.from_json(data["panels"][0]["comparison"])
+        best = c.best_baseline()
+        assert best is not None, f"{name}: no tuned baseline to compare with"
+        ((learned, ratio),) = c.ratios_to_best_baseline().items()
+        mine = next(r for r in c.results if r.name == learned)
+        lines.append(
+            f"| {name} | `{command}` | {mine.mean_summed_loss:.4g} | "
+            f"{best.mean_summed_loss:.4g} ({best.name}) | {ratio:.3f} |"
+        )
+    return "\n".join(lines)
+
+
+#: Each documented table made from one results file: its name -> (committed results, page, how
+#: the table is made from them).
 DOCUMENTED = {
     "generalization-matrix": (MATRIX_RESULTS, MATRIX_PAGE, matrix_table),
     "mnist-generalization": (MNIST_RESULTS, MNIST_PAGE, settings_table_of),
+    "quadratic-baselines": (
+        "docs/results/quadratic_baselines.json",
+        "docs/quadratics.md",
+        comparison_table_of,
+    ),
+    "quadratic-lstm-eval": (
+        "docs/results/quadratic_lstm_eval.json",
+        "docs/quadratics.md",
+        comparison_table_of,
+    ),
 }
 
 
 def documented_tables(root: Path) -> dict[str, str]:
-    """The tables docs/learned_mlp.md and docs/mnist.md show, by name, made from the committed
-    results under ``root``."""
+    """The tables of ``l2l evaluate`` runs that docs/learned_mlp.md, docs/mnist.md and
+    docs/quadratics.md show, by name, made from the committed results under ``root``."""
     import json
 
-    return {
-        name: table(json.loads((root / results).read_text()))
-        for name, (results, _, table) in DOCUMENTED.items()
-    }
+    def read(path: str) -> dict:
+        return json.loads((root / path).read_text())
+
+    tables = {name: table(read(results)) for name, (results, _, table) in DOCUMENTED.items()}
+    tables["quadratic-settings"] = quadratic_settings_table(
+        {name: (command, read(path)) for name, (path, command) in QUADRATIC_SETTINGS.items()}
+    )
+    return tables
 
 
 def write_docs(name: str, results: Path, root: Path) -> list[Path]:
-    """Commits a run for the documented table ``name`` (a key of :data:`DOCUMENTED`): its
-    ``results.json`` compacted into the committed results file, and the page's tables rewritten
-    from it; returns the pages that changed."""
+    """Commits a run for a documented table: ``name`` is a key of :data:`DOCUMENTED` or of
+    :data:`QUADRATIC_SETTINGS`; the run's ``results.json`` is compacted into that table's
+    committed results file, and the pages' tables are rewritten; returns the pages that
+    changed."""
     import json
 
     from l2l.experiments import benchmark
 
-    path, page, _ = DOCUMENTED[name]
+    if name in DOCUMENTED:
+        path, page, _ = DOCUMENTED[name]
+    else:
+        path, page = QUADRATIC_SETTINGS[name][0], "docs/quadratics.md"
     data = compact(json.loads(Path(results).read_text()))
     (root / path).write_text(json.dumps(data, indent=1) + "\n")
     return benchmark.fill_pages([root / page], documented_tables(root))
