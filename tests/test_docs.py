@@ -183,10 +183,21 @@ def test_no_tuning_suite_page_shows_its_results_file():
         f"than one-step ({summaries['Adam / SGD, whole run']['within']['value']:.0%})",
         f"from 10x ({summaries['Adam / SGD, whole run']['per_start']['10']:.0%})",
     ]
-    prose = text.replace(" %", "%")
+    guarded = summaries["Adam / SGD, loss guard"]
+    quoted += [
+        f"keeps the promise on {guarded['within']['value']:.0%} [{guarded['within']['low']:.0%}, "
+        f"{guarded['within']['high']:.0%}] of the pairs",
+        f"({guarded['per_start']['10']:.0%} from 10x, against "
+        f"{summaries['Adam / SGD']['per_start']['10']:.0%})",
+    ]
+    prose = " ".join(text.replace(" %", "%").split())
     for phrase in quoted:
         assert phrase in prose, f"docs/no_tuning_suite.md no longer quotes {phrase!r}"
     readme = " ".join((ROOT / "README.md").read_text().replace(" %", "%").split())
+    assert (
+        f"with the loss guard {guarded['within']['value']:.0%} [{guarded['within']['low']:.0%}, "
+        f"{guarded['within']['high']:.0%}]" in readme
+    ), "README.md no longer quotes the loss guard's share"
     for phrase in (
         f"{stack['value']:.0%} [{stack['low']:.0%}, {stack['high']:.0%}] of the 90",
         f"against {summaries['Adam']['within']['value']:.0%} for plain Adam",

@@ -62,13 +62,20 @@ from l2l.specs import LevelSpec, OptaxSpec, OptimizerSpec, StackSpec
 __all__ = ["Config", "Report", "run", "summary", "write"]
 
 
-def _stack(bottom: str, top: str, mode: str = "forward", **initial: float) -> StackSpec:
+def _stack(
+    bottom: str,
+    top: str,
+    mode: str = "forward",
+    rollback: float | None = None,
+    **initial: float,
+) -> StackSpec:
     """``bottom`` (its ``initial`` hyperparameters) under ``top``, each at its defaults;
-    ``mode: run`` with l2l's documented whole-run discount, 0.99."""
+    ``mode: run`` with l2l's documented whole-run discount, 0.99; ``rollback``: the loss
+    guard's ratio."""
     levels = (LevelSpec(bottom, initial), LevelSpec(top))
     if mode == "run":
-        return StackSpec(levels=levels, mode="run", discount=0.99)
-    return StackSpec(levels=levels)
+        return StackSpec(levels=levels, mode="run", discount=0.99, rollback=rollback)
+    return StackSpec(levels=levels, rollback=rollback)
 
 
 DEFAULT_CONTENDERS = (
@@ -78,6 +85,15 @@ DEFAULT_CONTENDERS = (
     ContenderConfig("SGD / SGD", _stack("sgd", "sgd"), reference="sgd"),
     ContenderConfig("Adam / SGD, whole run", _stack("adam", "sgd", "run"), reference="adam"),
     ContenderConfig("SGD / SGD, whole run", _stack("sgd", "sgd", "run"), reference="sgd"),
+    ContenderConfig(
+        "Adam / SGD, loss guard", _stack("adam", "sgd", rollback=2.0), reference="adam"
+    ),
+    ContenderConfig("SGD / SGD, loss guard", _stack("sgd", "sgd", rollback=2.0), reference="sgd"),
+    ContenderConfig(
+        "SGD / SGD, whole run, loss guard",
+        _stack("sgd", "sgd", "run", rollback=2.0),
+        reference="sgd",
+    ),
     ContenderConfig("Prodigy, d0 = m α*", OptaxSpec(name="prodigy"), "estim_lr0", "adam"),
     ContenderConfig(
         "Schedule-free AdamW, α = m α*",
