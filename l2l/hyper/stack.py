@@ -156,7 +156,7 @@ def _guarded_update(update_level, ratio, bottom, updates, state, params, grad_fn
     loss = jnp.asarray(value, float_dtype())
     ok = guard_lib.accepted(loss, kept.reference, ratio)
     back = ~ok & ((kept.spikes > 0) | ~jnp.isfinite(loss))
-    # The point the update is made from: here, or the last accepted one with its step size halved.
+    # Where a rollback returns: the last accepted point's state, level 0's step size halved.
     cut = kept.levels[0]._replace(
         raw={
             **kept.levels[0].raw,
