@@ -224,6 +224,16 @@ def test_hyperoptimizers_page_shows_the_default_stacks_results_files():
         "hyperoptimizers.md differs from its results"
     )
     assert all(f"<!-- table: {name} " in text for name in tables)
+    chandra = json.loads((ROOT / hyper_mnist.TABLE_RESULTS).read_text())
+    rows = {r["name"]: r for r in chandra["rows"]}
+    prose = " ".join(text.split())
+    for name, plain in (("SGD / SGD(0.01)", "SGD(0.01)"), ("Adam / SGD(1e-5)", "Adam(1e-3)")):
+        vs = rows[name]["vs_baseline"]
+        phrase = f"beats {plain} by {-vs['mean']:.2f} ± {vs['sd']:.2f}"
+        assert phrase in prose, f"hyperoptimizers.md no longer quotes {phrase!r}"
+    spreads = [c["spread_decades"] for c in chandra["robustness"]["curves"].values()]
+    phrase = ", ".join(f"{x:.2f}" for x in spreads[:-1]) + f" and {spreads[-1]:.2f} decades"
+    assert phrase in prose, f"hyperoptimizers.md no longer quotes {phrase!r}"
 
 
 def test_no_tuning_page_shows_its_results_file():

@@ -193,6 +193,9 @@ def test_report_writes_every_number_it_shows(table, tmp_path):
     assert table_md.startswith("| optimizer |") and table_md.count("\n") == 2 + 3
     assert f"| {plain.test_error.mean:.2f} ± {plain.test_error.sd:.2f} |" in table_md
     assert "| 8.99 |" in table_md and "(SGD)" in table_md and "α = " in table_md
+    # The committed-results path (docs/hyperoptimizers.md) gives the run's table back.
+    assert hyper_mnist.chandra_table(saved) == hyper_mnist.format_table(report)
+    assert hyper_mnist.table_rows_of(saved) == report.rows
     text = hyper_mnist.summary(report)
     assert text.startswith(table_md) and text.endswith("0.5 min (table 0.3 min)")
 
