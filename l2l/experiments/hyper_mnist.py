@@ -33,7 +33,15 @@ import numpy as np
 
 from l2l import hyper, plots, sweep
 from l2l.config import field
-from l2l.experiments.report import Stats, jsonable, mean_sd, number, steps_for, write_report
+from l2l.experiments.report import (
+    Stats,
+    jsonable,
+    mean_sd,
+    number,
+    stats_of,
+    steps_for,
+    write_report,
+)
 from l2l.specs import LevelSpec, OptimizerSpec, StackSpec
 from l2l.tasks import MLPConfig, TaskConfig
 
@@ -507,10 +515,6 @@ def format_table(report: Report) -> str:
     return "\n".join(lines)
 
 
-def _stats(data: dict | None) -> Stats | None:
-    return None if data is None else Stats(data["mean"], data["sd"], list(data["per_seed"]))
-
-
 def table_rows_of(data: dict) -> list[Row]:
     """The table's rows read back from a ``results.json`` (``format_table`` makes the same table
     from them as from the run)."""
@@ -521,10 +525,10 @@ def table_rows_of(data: dict) -> list[Row]:
         values = {f.name: r.get(f.name) for f in dataclasses.fields(Row)}
         values["optimizer"] = from_dict(StackSpec, r["optimizer"])
         for name in ("test_error", "train_loss", "refit_test_error", "vs_baseline"):
-            values[name] = _stats(r.get(name))
-        values["learned"] = {k: _stats(v) for k, v in r["learned"].items()}
+            values[name] = stats_of(r.get(name))
+        values["learned"] = {k: stats_of(v) for k, v in r["learned"].items()}
         values["final_hyperparams"] = [
-            {k: _stats(v) for k, v in level.items()} for level in r["final_hyperparams"]
+            {k: stats_of(v) for k, v in level.items()} for level in r["final_hyperparams"]
         ]
         rows.append(Row(**values))
     return rows

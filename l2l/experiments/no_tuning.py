@@ -89,11 +89,10 @@ from l2l.experiments.no_tuning_report import (
     format_table,
     most_robust,
     print_progress,
-    stats_of,
     summary,
     write,
 )
-from l2l.experiments.report import Stats, steps_for
+from l2l.experiments.report import Stats, stats_of, steps_for
 from l2l.experiments.starts import TUNED, ContenderConfig, tuned_adam
 from l2l.specs import LevelSpec, OptaxSpec, StackSpec
 from l2l.tasks import ConvConfig, MLPConfig, TaskConfig

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from l2l import plots
-from l2l.experiments.report import Stats, jsonable, mean_sd, number, write_report
+from l2l.experiments.report import Stats, jsonable, mean_sd, number, stats_of, write_report
 from l2l.experiments.starts import TUNED, ContenderConfig, tuned_adam
 from l2l.specs import StackSpec
 
@@ -304,11 +304,6 @@ def write(report: Report, output_dir: str | Path) -> list[Path]:
 
 
 # --------------------------------------------------------------------------- the committed results
-
-
-def stats_of(data: dict | None) -> Stats | None:
-    """A per-seed number read back from its JSON."""
-    return None if data is None else Stats(data["mean"], data["sd"], list(data["per_seed"]))
 
 
 #: A cell's fields that are per-seed numbers (:class:`Stats`, or None).

@@ -94,6 +94,11 @@ class Stats:
         return cls(float(np.mean(values)), sd, values.tolist())
 
 
+def stats_of(data: dict | None) -> Stats | None:
+    """A per-seed number read back from its JSON (None stays None)."""
+    return None if data is None else Stats(data["mean"], data["sd"], list(data["per_seed"]))
+
+
 # --------------------------------------------------------------------------- writing
 
 
