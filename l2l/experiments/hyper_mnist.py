@@ -129,11 +129,10 @@ class RobustnessConfig(sweep.LogGrid):
             return StackSpec(levels=(self.bottom.fixed(),))
         middles = [self.middle] * (height - 2)
         levels = (self.bottom, *middles, self.top.fixed())
-        if self.mode == "run":
-            return StackSpec(
-                levels=levels, mode="run", discount=self.discount, rollback=self.rollback
-            )
-        return StackSpec(levels=levels, mode=self.mode, rollback=self.rollback)  # type: ignore[arg-type]
+        # discount is 1.0 unless mode is run (__post_init__ checks it): the stack's default.
+        return StackSpec(
+            levels=levels, mode=self.mode, discount=self.discount, rollback=self.rollback
+        )
 
 
 def _sgd(learning_rate, **kw):

@@ -73,9 +73,8 @@ def _stack(
     ``mode: run`` with l2l's documented whole-run discount, 0.99; ``rollback``: the loss
     guard's ratio."""
     levels = (LevelSpec(bottom, initial), LevelSpec(top))
-    if mode == "run":
-        return StackSpec(levels=levels, mode="run", discount=0.99, rollback=rollback)
-    return StackSpec(levels=levels, rollback=rollback)
+    discount = 0.99 if mode == "run" else 1.0
+    return StackSpec(levels=levels, mode=mode, discount=discount, rollback=rollback)
 
 
 DEFAULT_CONTENDERS = (
