@@ -284,7 +284,7 @@ def settings_table_of(data: dict) -> str:
 
 def comparison_table_of(data: dict) -> str:
     """The comparison table (:meth:`Comparison.table`) of a ``results.json`` without settings."""
-    return Comparison.from_json(data["panels"][0]["comparison"]).table()
+    return _panels_of(data)[0][1].table()
 
 
 #: The held-out comparisons docs/quadratics.md shows without retraining: the setting -> its
@@ -309,7 +309,7 @@ def quadratic_settings_table(runs: dict[str, tuple[str, dict]]) -> str:
         "|---|---|---|---|---|",
     ]
     for name, (command, data) in runs.items():
-        c = Comparison.from_json(data["panels"][0]["comparison"])
+        ((_, c),) = _panels_of(data)
         best = c.best_baseline()
         assert best is not None, f"{name}: no tuned baseline to compare with"
         ((learned, ratio),) = c.ratios_to_best_baseline().items()
