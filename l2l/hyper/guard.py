@@ -56,10 +56,15 @@ def cut_step_size(
     :math:`\alpha` divided by ``growth`` where the gradient grew by more than ``limit`` at this
     update and the one before; and whether it was cut."""
     fire = (growth > limit) & (previous_growth > limit)
-    cut = reparam_lib.project(
-        reparam, jnp.asarray(reparam.inverse(reparam.forward(raw) / growth), raw.dtype)
-    )
-    return jnp.where(fire, cut, raw), fire
+    return jnp.where(fire, divide_step_size(raw, reparam, growth), raw), fire
+
+
+def divide_step_size(
+    raw: jax.Array, reparam: reparam_lib.Reparameterization, by: jax.Array | float
+) -> jax.Array:
+    r"""The raw value of :math:`\alpha / \text{by}`, kept in its parameterization's box."""
+    cut = reparam.inverse(reparam.forward(raw) / by)
+    return reparam_lib.project(reparam, jnp.asarray(cut, raw.dtype))
 
 
 ROLLBACK_MEAN = 0.9  # The reference loss's running-mean factor.
@@ -77,10 +82,3 @@ def running_reference(loss: jax.Array, reference: jax.Array) -> jax.Array:
     r""":math:`\bar L \leftarrow 0.9 \bar L + 0.1 L_t`, or :math:`L_t` for the first loss."""
     mean = ROLLBACK_MEAN * reference + (1.0 - ROLLBACK_MEAN) * loss
     return jnp.where(jnp.isfinite(reference), mean, loss)
-
-
-def halve_step_size(raw: jax.Array, reparam: reparam_lib.Reparameterization) -> jax.Array:
-    r"""The raw value of :math:`\alpha / 2` (``ROLLBACK_CUT``), kept in its parameterization's
-    box."""
-    cut = reparam.inverse(reparam.forward(raw) / ROLLBACK_CUT)
-    return reparam_lib.project(reparam, jnp.asarray(cut, raw.dtype))

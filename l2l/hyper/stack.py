@@ -160,9 +160,10 @@ def _guarded_update(update_level, ratio, bottom, updates, state, params, grad_fn
     cut = kept.levels[0]._replace(
         raw={
             **kept.levels[0].raw,
-            "learning_rate": guard_lib.halve_step_size(
+            "learning_rate": guard_lib.divide_step_size(
                 kept.levels[0].raw["learning_rate"],
                 bottom.level.parameterization("learning_rate"),
+                guard_lib.ROLLBACK_CUT,
             ),
         }
     )
