@@ -1,6 +1,7 @@
-"""The divergence guard alone (``l2l.hyper.guard``): the growth ratio, and the cut of a step size
-by it on the second update in a row that grew by more than the limit (through a stack:
-``tests/hyper/test_defaults.py``)."""
+"""The guards of ``l2l.hyper.guard``. The divergence guard alone: the growth ratio, and the cut of
+a step size by it on the second update in a row that grew by more than the limit (through a stack:
+``tests/hyper/test_defaults.py``). The loss guard through a stack (``stack(rollback=...)``): when it
+changes nothing, where a rollback returns, and what the run is after one."""
 
 import jax
 import jax.numpy as jnp
