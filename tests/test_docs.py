@@ -216,7 +216,7 @@ def test_hyperoptimizers_page_shows_the_default_stacks_results_files():
     from l2l.experiments import benchmark, hyper_mnist, short_horizon_report
 
     tables = {
-        **hyper_mnist.defaults_tables(ROOT),
+        **hyper_mnist.documented_tables(ROOT),
         **short_horizon_report.documented_tables(ROOT),
     }
     text = (DOCS / "hyperoptimizers.md").read_text()

@@ -613,7 +613,7 @@ DEFAULTS_RESULTS = {
 }
 
 
-def defaults_tables(root: Path) -> dict[str, str]:
+def documented_tables(root: Path) -> dict[str, str]:
     """The tables docs/hyperoptimizers.md shows from committed results under ``root`` (the
     defaults' robustness, and Chandra et al.'s table)."""
     import json
