@@ -18,6 +18,8 @@ STREAMS = {
     "meta_init": 3,  # a learned optimizer's initial weights
     "meta_train": 4,  # meta-training's instances (a branch per meta-step)
     "meta_noise": 5,  # the perturbations of the evolution-strategies estimators
+    "meta_members": 6,  # a task distribution: member m's instances and noise (branch m)
+    "meta_schedule": 7,  # a task distribution: the member each meta-step draws
     "benchmark_tuning": 16,  # l2l benchmark: the baselines' tuning instances
     "benchmark_reported": 17,  # l2l benchmark: every optimizer's reported instances
 }

@@ -134,7 +134,7 @@ def test_experiment_configs_validate_their_meaning(tmp_path):
         )
     with pytest.raises(
         ConfigError,
-        match="task.kind.*unknown task kind 'cnn'.*Known: autoencoder, conv, markov_rnn, mix, ",
+        match="task.kind.*unknown task kind 'cnn'.*Known: autoencoder, conv, distribution, markov_rnn, mix, ",
     ):
         config_lib.load(EvaluateConfig, write(tmp_path, "task: {kind: cnn}\n"))
     with pytest.raises(ConfigError, match="task.kind.*'quadratc'. Did you mean 'quadratic'"):
@@ -177,6 +177,7 @@ def test_every_shipped_config_loads_with_the_command_that_reads_it():
         "hyper_mnist": hyper_mnist.Config,
         "hyper_defaults": hyper_mnist.Config,
         "fashion_mix_mlp_lopt": MetaTrainConfig,
+        "general_mlp_lopt": MetaTrainConfig,
         "mnist_mlp_lopt": MetaTrainConfig,
         "quadratic_mlp_lopt": MetaTrainConfig,
         "generalization_matrix": EvaluateConfig,

@@ -1,8 +1,9 @@
 """Streams that share nothing: for the shipped configs, the keys of meta-training (initial weights,
 every meta-step's instances and the first minibatch keys of each, the estimators' noise), of
 early stopping, of the evaluation protocol's tuning and held-out instances, and of the benchmark's
-tuning and reported instances, collected at every depth the code draws them; no key of one stream
-equals a key (so neither a parent nor a child) of another."""
+tuning and reported instances, collected at every depth the code draws them (for a task
+distribution, each member's as a stream of its own); no key of one stream equals a key (so
+neither a parent nor a child) of another."""
 
 import functools
 from pathlib import Path
@@ -15,7 +16,9 @@ from l2l import unroll
 from l2l.config import load
 from l2l.experiments import benchmark, meta_train
 from l2l.experiments.benchmark_suite import run_keys
+from l2l.meta import distribution
 from l2l.meta import step as meta_step
+from l2l.tasks import DistributionConfig
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 META_CONFIGS = sorted(
@@ -24,6 +27,8 @@ META_CONFIGS = sorted(
     if p.stem.endswith(("_lstm", "_lopt")) or p.stem == "zero_machine"
 )
 FIRST_STEPS = 3  # minibatch keys kept per instance (each is fold_in(stream key, t))
+#: The seeds the documented runs of each task-distribution config use (docs/general_lopt.md).
+DISTRIBUTION_SEEDS = {"general_mlp_lopt": (1, 2, 3)}
 
 
 def _padded(x: jax.Array) -> jax.Array:
@@ -95,8 +100,43 @@ class Keys:
         assert not pairs, f"streams share keys: {pairs[:5]} ({same.size} keys in all)"
 
 
-def _meta_settings(name: str) -> tuple:
+@functools.partial(jax.jit, static_argnums=(2,))
+def _member_batch_keys_jit(stream: jax.Array, starts: jax.Array, batch_size: int) -> jax.Array:
+    return jax.vmap(
+        lambda s: unroll.split_instance_keys(jax.random.fold_in(stream, s), batch_size)
+    )(starts)
+
+
+@jax.jit
+def _folded_jit(key: jax.Array, steps: jax.Array) -> jax.Array:
+    return jax.vmap(lambda s: jax.random.fold_in(key, s))(steps)
+
+
+def _add_distribution(keys: "Keys", cfg: meta_train.Config, seed: int) -> None:
+    """A task-distribution run under ``seed``: the schedule's key, and for each member every
+    batch it could draw in ``meta_steps`` meta-steps (it takes at most that many), their
+    instances, and its noise keys; its initial weights and validation instances."""
+    keys.add(meta_step.meta_init_key(seed)[None], "meta_init")
+    keys.add(unroll.stream_key(seed, "meta_schedule")[None], "meta_schedule")
+    keys.add(unroll.stream_key(seed, "meta_members")[None], "meta_members")
+    for i in range(len(cfg.task.members)):
+        member = distribution.member_config(cfg, i)
+        train, noise = distribution.member_streams(seed, i)
+        starts = _padded(jnp.arange(0, cfg.meta_steps, member.truncations_per_horizon))
+        keys.add(_folded_jit(train, starts), f"member_{i}")
+        batches = _member_batch_keys_jit(train, starts, member.batch_size)
+        keys.add_instances(batches.reshape(-1, 3), f"member_{i}")
+        keys.add(_folded_jit(noise, _padded(jnp.arange(cfg.meta_steps))), f"member_{i}_noise")
+        keys.add(jnp.stack([train, noise]), f"member_{i}")
+    keys.add_instances(
+        unroll.instance_keys(seed, unroll.VALIDATION_SET, cfg.eval_instances), "validation"
+    )
+
+
+def _meta_settings(name: str) -> tuple | None:
     cfg = load(meta_train.Config, CONFIGS / f"{name}.yaml", [])
+    if isinstance(cfg.task, DistributionConfig):
+        return None  # its members' streams: _add_distribution
     return (
         cfg.seed,
         max(1, cfg.horizon // cfg.truncation),
@@ -111,9 +151,15 @@ def _meta_settings(name: str) -> tuple:
 def test_meta_training_evaluation_and_benchmark_streams_share_no_key():
     """Every shipped meta-training config (their distinct key settings), its evaluation, and the
     benchmark, under each config's seed: no key shared between two streams."""
-    settings = sorted({_meta_settings(name) for name in META_CONFIGS})
+    settings = sorted({_meta_settings(name) for name in META_CONFIGS} - {None})
     assert len(META_CONFIGS) >= 8
     keys = Keys()
+    for name, seeds in DISTRIBUTION_SEEDS.items():
+        cfg = load(meta_train.Config, CONFIGS / f"{name}.yaml", [])
+        for seed in seeds:
+            _add_distribution(keys, cfg, seed)
+            for stream, values in _benchmark_keys(seed).items():
+                keys.streams.setdefault(stream, []).extend(values)
     for seed, per_horizon, batch_size, meta_steps, eval_n, tuning_n, test_n in settings:
         keys.add(meta_step.meta_init_key(seed)[None], "meta_init")
         # Every fresh batch of meta-training (one per horizon), and its instances.

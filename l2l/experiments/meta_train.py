@@ -13,6 +13,7 @@ from l2l.config import field
 from l2l.evaluate import DEFAULT_BASELINES, BaselineConfig
 from l2l.experiments import evaluate as evaluate_experiment
 from l2l.meta import MetaTrainConfig, TrainingRun, train
+from l2l.tasks import DistributionConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,6 +26,14 @@ class Config(MetaTrainConfig):
     test_instances: int = field(256, ge=0, help="0: skip the closing comparison")
     tuning_instances: int = field(128, ge=1)
     baselines: tuple[BaselineConfig, ...] = field(DEFAULT_BASELINES)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if isinstance(self.task, DistributionConfig) and self.test_instances:
+            raise ValueError(
+                "test_instances: a task distribution has no closing comparison of its own; set "
+                "it to 0 and score the trained optimizer with `l2l benchmark`"
+            )
 
 
 MetaTrainExperimentConfig = Config
@@ -81,10 +90,15 @@ def run(cfg: Config, *, show_progress: bool = True) -> Report:
 def summary(report: Report) -> str:
     r = report.run
     out = Path(report.config.output_dir)
+    score = (
+        "mean log loss over the distribution's members"
+        if isinstance(report.config.task, DistributionConfig)
+        else "mean summed loss"
+    )
     lines = [
         f"meta-trained {r.steps} meta-steps in {r.seconds / 60:.1f} min "
-        f"(compile {r.compile_seconds or 0:.1f}s, {r.skipped} skipped); best validation mean "
-        f"summed loss {r.best_score:.4g} at meta-step {r.best_step}: {out / 'best.l2l'}"
+        f"(compile {r.compile_seconds or 0:.1f}s, {r.skipped} skipped); best validation {score} "
+        f"{r.best_score:.4g} at meta-step {r.best_step}: {out / 'best.l2l'}"
     ]
     if report.evaluation is not None:
         best = report.evaluation.comparison.best_baseline()

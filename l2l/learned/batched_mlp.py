@@ -41,6 +41,7 @@ from l2l.learned.fused_lstm import matmul_dtype_of
 from l2l.learned.tensor_features import (
     TensorFeatureState,
     factored_features,
+    parameter_scale,
     root_plus_eps,
     tensor_features,
 )
@@ -106,6 +107,7 @@ def batched_update(config, matmul_dtype: Literal["float32", "bfloat16"] = "float
     timescales = tuple(float(s) for s in f.timescales)
     eps, norm_eps = float(f.eps), float(f.normalize_eps)
     step_mult, exp_mult = config.step_mult, config.exp_mult
+    relative_floor = config.relative_floor if config.relative_step else None
     names = tensor_features(f).names
 
     def to_carry(opt_state):
@@ -211,6 +213,11 @@ def batched_update(config, matmul_dtype: Literal["float32", "bfloat16"] = "float
             for i in group:
                 pieces[i] = update[:, start : start + sizes[i]]
                 start += sizes[i]
+        if relative_floor is not None:  # relative_step: each leaf's step times its scale
+            pieces = [
+                u * parameter_scale(p[:, a:b], relative_floor).astype(u.dtype)
+                for u, (a, b) in zip(pieces, bounds)
+            ]
         update = jnp.concatenate(pieces, -1) if len(pieces) > 1 else pieces[0]
         carry = (
             jnp.stack(new_m, axis=1) if b_m else momenta,

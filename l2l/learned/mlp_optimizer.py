@@ -13,6 +13,14 @@ tensor, and tanh(t / T) progress features) to a direction :math:`d_i` and a log-
     u_i = -\,\eta_{\text{step}} \, d_i \, \exp(\eta_{\text{exp}} \, s_i),
     \qquad p_i \leftarrow p_i + u_i,
 
+With ``relative_step`` every leaf's step is multiplied by its parameters' scale,
+:math:`u_i \leftarrow u_i \max(\operatorname{rms}(p_{\text{leaf}}), \epsilon_2)`, as
+Adafactor's relative step size (Shazeer & Stern, 2018, section 8, :math:`\epsilon_2 = 10^{-3}`):
+the per-tensor normalized features tell the network nothing of the scale of the weights, so
+without it a step has the same size on every task, whatever the task's scale;
+with it a task whose weights are 100 times smaller (``reparam``) takes 100 times smaller steps,
+down to the floor.
+
 with small multipliers (:math:`\eta_{\text{exp}} = \eta_{\text{step}} = 10^{-3}`, Metz et al.)
 so that the untrained network, whose output layer starts small, takes small steps. The direction
 points uphill, as a gradient does (the update subtracts it). The MLP has ReLU hidden layers and a
@@ -47,6 +55,7 @@ from l2l.learned.tensor_features import (
     TensorFeatureConfig,
     TensorFeatures,
     TensorFeatureState,
+    parameter_scale,
     tensor_features,
 )
 
@@ -71,6 +80,8 @@ class MLPOptimizerConfig(LearnedOptimizerConfig):
     exp_mult: float = field(1e-3, gt=0)
     step_mult: float = field(1e-3, gt=0)
     output_init_scale: float = field(1e-2, ge=0)
+    relative_step: bool = False  # steps in units of each leaf's parameter rms (module docstring)
+    relative_floor: float = field(1e-3, gt=0, help="the smallest parameter scale of relative_step")
 
     def __post_init__(self):
         if any(h < 1 for h in self.hidden_sizes):
@@ -135,6 +146,7 @@ def per_parameter_optimizer(
     features: TensorFeatures,
     exp_mult: float = 1e-3,
     step_mult: float = 1e-3,
+    relative_floor: float | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""A per-parameter learned optimizer around any network of the feature vectors.
 
@@ -148,6 +160,8 @@ def per_parameter_optimizer(
       features: the feature map (:func:`l2l.learned.tensor_features.tensor_features`).
       exp_mult: the multiplier of the log-magnitude.
       step_mult: the multiplier of the step.
+      relative_floor: where given, each leaf's step is multiplied by max(rms(leaf params),
+        relative_floor) (``relative_step``).
 
     ``update`` needs the params (the features read them).
     """
@@ -171,6 +185,11 @@ def per_parameter_optimizer(
             jnp.reshape(step[a:b], leaf.shape).astype(leaf.dtype)
             for a, b, leaf in zip(bounds[:-1], bounds[1:], leaves)
         ]
+        if relative_floor is not None:
+            steps = [
+                u * parameter_scale(jnp.reshape(p, (-1,)), relative_floor)[0].astype(u.dtype)
+                for u, p in zip(steps, treedef.flatten_up_to(params))
+            ]
         return treedef.unflatten(steps), new_state
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
@@ -191,4 +210,5 @@ def mlp_optimizer(
         tensor_features(config.features),
         config.exp_mult,
         config.step_mult,
+        config.relative_floor if config.relative_step else None,
     )

@@ -183,6 +183,12 @@ def factored_features(
     return [row, col, estimate, 1 / root_f, direction], r, c
 
 
+def parameter_scale(p: jax.Array, floor: float) -> jax.Array:
+    """max(rms(p), floor) over the last axis of ``p`` (..., n), a leaf's coordinates raveled:
+    (..., 1), the scale of ``relative_step``."""
+    return jnp.maximum(jnp.sqrt(jnp.mean(jnp.square(p), axis=-1, keepdims=True)), floor)
+
+
 def tensor_features(config: TensorFeatureConfig) -> TensorFeatures:
     """The feature map ``config`` describes (module docstring: the maths)."""
     b_m = tuple(float(d) for d in config.momentum_decays)

@@ -6,7 +6,9 @@
 - :mod:`~l2l.meta.step`: the jitted meta-step ``(meta_state) -> (meta_state, metrics)``;
 - :mod:`~l2l.meta.batch_unroll`: a learned optimizer unrolled over a whole batch of instances;
 - :mod:`~l2l.meta.checkpoints`, :mod:`~l2l.meta.loop`: the loop around the step (:func:`train`);
-- :mod:`~l2l.meta.distributed`: the task batch split over devices and processes.
+- :mod:`~l2l.meta.distributed`: the task batch split over devices and processes;
+- :mod:`~l2l.meta.distribution`: meta-training on a distribution of tasks (task kind
+  ``distribution``), one member per meta-step.
 
     run = l2l.meta.train(l2l.meta.MetaTrainConfig(meta_steps=300, output_dir="runs/x"))
     opt = l2l.learned.load("runs/x/best.l2l")

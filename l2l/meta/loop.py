@@ -21,7 +21,9 @@ from l2l.config import ConfigError, to_dict
 from l2l.meta import distributed
 from l2l.meta.checkpoints import CHECKPOINT, load_checkpoint, save_checkpoint
 from l2l.meta.config import MetaTrainConfig, same_run, validation_task_config
+from l2l.meta.distribution import make_distribution_trainer, validation_score
 from l2l.meta.step import KEY_TREE, make_trainer
+from l2l.tasks.distribution import TaskDistribution
 
 
 class TrainingRun(NamedTuple):
@@ -73,18 +75,17 @@ def train(
         config_lib.save(cfg, cfg_path)
 
     task = tasks.build(cfg.task)
-    trainer = make_trainer(cfg, task)
-    state = trainer.init()
     val_cfg = validation_task_config(cfg)
     val_task = task if val_cfg == cfg.task else tasks.build(val_cfg)
-    # Evaluation runs on one local device of every process (each computes the same numbers).
-    local = jax.local_devices()[0]
-    val_keys = jax.device_put(
-        unroll_lib.instance_keys(cfg.seed, unroll_lib.VALIDATION_SET, cfg.eval_instances), local
-    )
-    eval_fn = jax.jit(
-        lambda t, k, mp: unroll_lib.loss_curves(trainer.make_optimizer, t, k, cfg.horizon, mp)
-    )
+    if isinstance(task, TaskDistribution):
+        trainer = make_distribution_trainer(cfg, task)
+        score_of = validation_score(cfg, val_task, trainer.make_optimizer)
+        score_name = "mean_log_loss"  # over members: see l2l.meta.distribution
+    else:
+        trainer = make_trainer(cfg, task)
+        score_of = _validation_score(cfg, val_task, trainer.make_optimizer)
+        score_name = "mean_summed_loss"
+    state = trainer.init()
     extra = {
         "best_meta_params": distributed.to_host(state.meta_params),  # a host copy: the
         # jitted step donates (and so deletes) the buffers of the state it is given
@@ -105,17 +106,15 @@ def train(
 
     def evaluate_now(step):
         meta_params = distributed.to_host(state.meta_params)
-        curves = eval_fn(val_task, val_keys, jax.device_put(meta_params, local))
-        curves = np.asarray(curves, np.float64)
-        score = float(np.mean(np.sum(curves[:, 1:], axis=1)))
-        score = score if math.isfinite(score) else math.inf
+        score = score_of(meta_params)
         if score < float(extra["best_score"]):
             extra["best_score"] = np.array(score)
             extra["best_step"] = np.array(step)
             extra["best_meta_params"] = meta_params
             if main:
-                learned.save(out / "best.l2l", meta_params, cfg.optimizer, _info(cfg, step, score))
-        log({"step": step, "eval_mean_summed_loss": score, "best": float(extra["best_score"])})
+                info = _info(cfg, step, score, score_name)
+                learned.save(out / "best.l2l", meta_params, cfg.optimizer, info)
+        log({"step": step, f"eval_{score_name}": score, "best": float(extra["best_score"])})
         return score
 
     t0 = time.perf_counter()
@@ -137,8 +136,16 @@ def train(
         if compile_seconds is None:
             jax.block_until_ready(metrics)
             compile_seconds = time.perf_counter() - compile_start
+        if "compile_seconds" in metrics:  # a distribution's member, compiled at its first draw
+            log(
+                {
+                    "step": step,
+                    "member": metrics["member"],
+                    "compile_seconds": metrics["compile_seconds"],
+                }
+            )
         if step % cfg.log_every == 0 or step == end:
-            m = {k: float(v) for k, v in metrics.items()}
+            m = {k: float(v) for k, v in metrics.items() if k != "compile_seconds"}
             log({"step": step, **m, "seconds": elapsed0 + time.perf_counter() - t0})
             bar.set_postfix(meta_loss=f"{m['meta_loss']:.4g}", skipped=int(m["skipped"]))
         out_of_time = elapsed0 + time.perf_counter() - t0 >= budget
@@ -171,7 +178,29 @@ def train(
     )
 
 
-def _info(cfg: MetaTrainConfig, step: int, score: float) -> dict:
+def _validation_score(cfg: MetaTrainConfig, val_task, make_optimizer):
+    """``score(meta_params) -> float`` for early stopping: the mean over ``cfg.eval_instances``
+    validation instances of the summed loss over the horizon (inf if it is not finite)."""
+    # Evaluation runs on one local device of every process (each computes the same numbers).
+    local = jax.local_devices()[0]
+    val_keys = jax.device_put(
+        unroll_lib.instance_keys(cfg.seed, unroll_lib.VALIDATION_SET, cfg.eval_instances), local
+    )
+    eval_fn = jax.jit(
+        lambda t, k, mp: unroll_lib.loss_curves(make_optimizer, t, k, cfg.horizon, mp)
+    )
+
+    def score(meta_params) -> float:
+        curves = np.asarray(eval_fn(val_task, val_keys, jax.device_put(meta_params, local)))
+        value = float(np.mean(np.sum(curves.astype(np.float64)[:, 1:], axis=1)))
+        return value if math.isfinite(value) else math.inf
+
+    return score
+
+
+def _info(
+    cfg: MetaTrainConfig, step: int, score: float, score_name: str = "mean_summed_loss"
+) -> dict:
     return {
         "trained_on": to_dict(cfg.task),
         "meta_training": {
@@ -182,7 +211,7 @@ def _info(cfg: MetaTrainConfig, step: int, score: float) -> dict:
             "objective": cfg.objective,
             "seed": cfg.seed,
         },
-        "validation_mean_summed_loss": score,
+        f"validation_{score_name}": score,
         "config": to_dict(cfg),
         "key_tree": KEY_TREE,
     }

@@ -77,20 +77,32 @@ def meta_init_key(seed: int) -> jax.Array:
     return unroll_lib.stream_key(seed, "meta_init")
 
 
-def batch_keys(seed: int, step: jax.Array, batch_size: int) -> jax.Array:
-    """The instance keys (batch_size, 3) of the batch drawn at meta-step ``step``."""
-    return unroll_lib.split_instance_keys(
-        jax.random.fold_in(unroll_lib.stream_key(seed, "meta_train"), step), batch_size
-    )
+def batch_keys(
+    seed: int, step: jax.Array, batch_size: int, streams: tuple[jax.Array, jax.Array] | None = None
+) -> jax.Array:
+    """The instance keys (batch_size, 3) of the batch drawn at meta-step ``step`` (under
+    ``streams[0]`` where given, else the seed's ``meta_train`` stream)."""
+    key = unroll_lib.stream_key(seed, "meta_train") if streams is None else streams[0]
+    return unroll_lib.split_instance_keys(jax.random.fold_in(key, step), batch_size)
 
 
-def noise_key(seed: int, step: jax.Array) -> jax.Array:
-    """The key of the evolution strategies' perturbations at meta-step ``step``."""
-    return jax.random.fold_in(unroll_lib.stream_key(seed, "meta_noise"), step)
+def noise_key(
+    seed: int, step: jax.Array, streams: tuple[jax.Array, jax.Array] | None = None
+) -> jax.Array:
+    """The key of the evolution strategies' perturbations at meta-step ``step`` (under
+    ``streams[1]`` where given, else the seed's ``meta_noise`` stream)."""
+    key = unroll_lib.stream_key(seed, "meta_noise") if streams is None else streams[1]
+    return jax.random.fold_in(key, step)
 
 
 def make_trainer(
-    cfg: MetaTrainConfig, task, *, jit: bool = True, mesh=None, scan_unroll: int | bool = 1
+    cfg: MetaTrainConfig,
+    task,
+    *,
+    jit: bool = True,
+    mesh=None,
+    scan_unroll: int | bool = 1,
+    streams: tuple[jax.Array, jax.Array] | None = None,
 ) -> MetaTrainer:
     """Build the meta-step of ``cfg`` on ``task`` (a task object, see :mod:`l2l.tasks`).
 
@@ -99,6 +111,9 @@ def make_trainer(
     ``cfg.distributed``); ``init`` then returns a state laid out on it. Without ``jit`` the
     functions are plain (for tests and for composing into other transformations).
     ``scan_unroll`` is passed to the unroll's ``lax.scan`` (see :func:`l2l.unroll.unroll`).
+    ``streams``: the keys the instances and the estimators' noise are drawn under (default: the
+    seed's ``meta_train`` and ``meta_noise`` streams; a task distribution gives each member its
+    own, :mod:`l2l.meta.distribution`).
     """
     opt_cfg = cfg.optimizer
     meta_opt = cfg.meta_optimizer.make(cfg.meta_steps)
@@ -117,7 +132,7 @@ def make_trainer(
 
     def fresh_batch(meta_params, step, sharded=False):
         """New instances, theta_0 and optimizer states (and particles) at the start of a horizon."""
-        keys = batch_keys(cfg.seed, step, cfg.batch_size)
+        keys = batch_keys(cfg.seed, step, cfg.batch_size, streams)
         instances = jax.vmap(task.sample)(keys[:, 0])
         optimizer = make_optimizer(meta_params)
         states = jax.vmap(lambda i, k: unroll_lib.start(optimizer, task, i, k))(
@@ -208,7 +223,7 @@ def make_trainer(
         state = state._replace(
             unroll=unroll_state, instances=instances, stream_keys=stream, perturbation=perturbation
         )
-        key = noise_key(cfg.seed, state.step)
+        key = noise_key(cfg.seed, state.step, streams)
         grads, (ustates, perturbation), loss, losses = gradient(state.meta_params, state, key)
         grad_norm = optax.tree.norm(grads)
         finite = jnp.isfinite(grad_norm) & jnp.isfinite(loss)

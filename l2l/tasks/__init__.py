@@ -6,8 +6,9 @@ params``, ``loss(params, instance, key)``. Tasks are flax struct dataclasses: th
 ``kind:`` in a config file (:data:`TASK_KINDS`): ``quadratic``, ``separable_quadratic``,
 ``noisy_quadratic`` (Wu et al.'s, with its closed forms), ``surface``, ``mlp``, ``mlp_mix``,
 ``conv``, ``autoencoder``, ``markov_rnn`` (a recurrent net on a random language), ``reparam``
-(any task with rescaled parameters), ``mix`` (tasks of any kinds side by side). A new kind
-is one module that defines the task, its :class:`TaskConfig` subclass and registers it with
+(any task with rescaled parameters), ``mix`` (tasks of any kinds side by side),
+``distribution`` (tasks to meta-train on, one drawn per meta-step). A new kind is one module
+that defines the task, its :class:`TaskConfig` subclass and registers it with
 :func:`register` (see ``quadratic.py``).
 
 Examples:
@@ -26,6 +27,7 @@ Examples:
 from l2l.tasks.autoencoder import AutoencoderConfig, MLPAutoencoder
 from l2l.tasks.base import TASK_KINDS, Task, TaskConfig, build, config_from_dict, register
 from l2l.tasks.conv import ConvClassifier, ConvConfig
+from l2l.tasks.distribution import DistributionConfig, MemberConfig, TaskDistribution
 from l2l.tasks.mix import MixConfig, TaskMixture
 from l2l.tasks.mlp import (
     ACTIVATIONS,
@@ -39,7 +41,7 @@ from l2l.tasks.mlp import (
 )
 from l2l.tasks.noisy_quadratic import NoisyQuadratic, NoisyQuadraticConfig
 from l2l.tasks.quadratic import Quadratic, QuadraticConfig, QuadraticInstance
-from l2l.tasks.reparam import ReparamConfig, ReparamTask
+from l2l.tasks.reparam import RandomReparamTask, ReparamConfig, ReparamTask
 from l2l.tasks.separable import (
     SeparableQuadratic,
     SeparableQuadraticConfig,
@@ -56,6 +58,7 @@ __all__ = [
     "AutoencoderConfig",
     "ConvClassifier",
     "ConvConfig",
+    "DistributionConfig",
     "MLPAutoencoder",
     "MLPClassifier",
     "MLPConfig",
@@ -65,12 +68,14 @@ __all__ = [
     "MarkovInstance",
     "MarkovRNN",
     "MarkovRNNConfig",
+    "MemberConfig",
     "MixConfig",
     "NoisyQuadratic",
     "NoisyQuadraticConfig",
     "Quadratic",
     "QuadraticConfig",
     "QuadraticInstance",
+    "RandomReparamTask",
     "ReparamConfig",
     "ReparamTask",
     "SeparableQuadratic",
@@ -80,6 +85,7 @@ __all__ = [
     "SurfaceConfig",
     "Task",
     "TaskConfig",
+    "TaskDistribution",
     "TaskMixture",
     "build",
     "config_from_dict",

@@ -14,6 +14,10 @@ relies on the usual scale of weights (a learned one trained on initial weights n
 default step size) meets parameters 100 times smaller than it expects and gradients 100 times
 larger (``scale: 100``).
 
+With ``scale_range: [lo, hi]`` every instance draws its own scale, log-uniform in [lo, hi]
+(:class:`RandomReparamTask`; the instance is the inner instance and :math:`\log s`): the
+augmentation that teaches a learned optimizer not to rely on the scale of the weights.
+
 Reference: Metz et al., 2022, "VeLO: Training Versatile Learned Optimizers by Scaling Up",
 appendix (task augmentations: reparameterized weights).
 """
@@ -24,6 +28,7 @@ import dataclasses
 from typing import Any, Literal
 
 import jax
+import jax.numpy as jnp
 from flax import struct
 
 from l2l.config import field
@@ -53,19 +58,58 @@ class ReparamTask:
         return task.loss(inner, instance, key)
 
 
+@struct.dataclass
+class RandomReparamTask:
+    """``task`` with its parameters stored divided by a scale drawn per instance, log-uniform in
+    [``low``, ``high``]; the instance is ``(inner instance, log scale)``."""
+
+    task: Any
+    low: float = struct.field(pytree_node=False, default=0.01)
+    high: float = struct.field(pytree_node=False, default=100.0)
+
+    def sample(self, key: jax.Array) -> tuple[Any, jax.Array]:
+        inner_key, scale_key = jax.random.split(key)
+        log_scale = jax.random.uniform(
+            scale_key, (), minval=jnp.log(self.low), maxval=jnp.log(self.high)
+        )
+        return self.task.sample(inner_key), log_scale
+
+    def init(self, key: jax.Array, instance: tuple[Any, jax.Array]) -> Any:
+        inner, log_scale = instance
+        scale = jnp.exp(log_scale)
+        return jax.tree.map(lambda p: p / scale.astype(p.dtype), self.task.init(key, inner))
+
+    def loss(self, params: Any, instance: tuple[Any, jax.Array], key: jax.Array) -> jax.Array:
+        inner, log_scale = instance
+        scale = jnp.exp(log_scale)
+        return self.task.loss(jax.tree.map(lambda p: p * scale.astype(p.dtype), params), inner, key)
+
+
 @register("reparam")
 @dataclasses.dataclass(frozen=True)
 class ReparamConfig(TaskConfig):
     """``task: {kind: reparam, scale: 100, task: {kind: mlp, ...}}``: ``task`` with its parameters
     stored divided by ``scale`` (:class:`ReparamTask`); ``task`` is any task section (default:
-    the paper's 10-d quadratics)."""
+    the paper's 10-d quadratics). ``scale_range: [lo, hi]`` draws the scale of each instance
+    log-uniform in [lo, hi] instead (:class:`RandomReparamTask`; ``scale`` is then unused)."""
 
     kind: Literal["reparam"] = "reparam"
     scale: float = field(100.0, gt=0, help="the network uses scale x the stored parameters")
     task: TaskConfig = field(QuadraticConfig())
+    scale_range: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        if self.scale_range is not None:
+            if len(self.scale_range) != 2 or not 0 < self.scale_range[0] <= self.scale_range[1]:
+                raise ValueError(
+                    f"scale_range: expected [lo, hi] with 0 < lo <= hi, got {self.scale_range}"
+                )
 
     def with_split(self, split: str) -> ReparamConfig:
         return dataclasses.replace(self, task=self.task.with_split(split))
 
-    def build(self) -> ReparamTask:
+    def build(self) -> ReparamTask | RandomReparamTask:
+        if self.scale_range is not None:
+            low, high = self.scale_range
+            return RandomReparamTask(task=self.task.build(), low=float(low), high=float(high))
         return ReparamTask(task=self.task.build(), scale=self.scale)

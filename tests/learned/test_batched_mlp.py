@@ -67,3 +67,11 @@ def test_fast_path_without_factored_features_or_normalization(
         features=dataclasses.replace(CONFIG.features, factored_decays=(), normalize=False),
     )
     _compare(fast_path_against_vmap, tiny_mlp_task, cfg, second_derivatives=False, remat=False)
+
+
+def test_fast_path_with_relative_steps(monkeypatch, fast_path_against_vmap, tiny_mlp_task):
+    """``relative_step``: each leaf's step times its parameters' rms, leaf by leaf on both paths
+    (the matrices alone, the biases joined)."""
+    monkeypatch.setattr(batched_mlp, "LARGE", 12)
+    cfg = dataclasses.replace(CONFIG, relative_step=True, relative_floor=0.05)
+    _compare(fast_path_against_vmap, tiny_mlp_task, cfg, second_derivatives=False, remat=True)

@@ -196,6 +196,35 @@ def test_stand_in_network_giving_adams_direction_reproduces_optax_adam_exactly()
         params = optax.apply_updates(params, u_ours)
 
 
+def test_relative_step_is_adam_times_each_leafs_parameter_rms_with_adafactors_floor():
+    """``relative_step`` (Adafactor's relative step size): with Adam's direction as the network,
+    each leaf's update is optax Adam's times max(rms(leaf), floor), in NumPy: a matrix of rms 2,
+    a vector below the floor, and a scalar."""
+    raw = TensorFeatureConfig(momentum_decays=(0.9,), second_moment_decay=0.999, normalize=False)
+    features = tensor_features(raw)
+    column = features.names.index("momentum_0.9_rsqrt")
+
+    def adam_network(inputs):
+        return jnp.stack([inputs[:, column], jnp.zeros_like(inputs[:, column])], axis=-1)
+
+    lr, floor = 1e-2, 0.1
+    ours = per_parameter_optimizer(adam_network, features, step_mult=lr, relative_floor=floor)
+    adam = optax.adam(lr)
+    rng = np.random.default_rng(3)
+    params = {
+        "w": jnp.asarray(2.0 * np.sign(rng.normal(size=(3, 4))), jnp.float32),  # rms exactly 2
+        "b": jnp.full(4, 0.01, jnp.float32),  # rms 0.01 < floor
+        "s": jnp.asarray(-0.5, jnp.float32),  # rms 0.5
+    }
+    s_ours, s_adam = ours.init(params), adam.init(params)
+    grads = jax.tree.map(lambda p: jnp.asarray(rng.normal(size=p.shape), p.dtype), params)
+    u_ours, _ = ours.update(grads, s_ours, params)
+    u_adam, _ = adam.update(grads, s_adam, params)
+    for name, scale in (("w", 2.0), ("b", floor), ("s", 0.5)):
+        np.testing.assert_allclose(u_ours[name], scale * np.asarray(u_adam[name]), rtol=1e-6)
+    assert u_ours["s"].shape == ()
+
+
 def test_updates_keep_the_params_dtype():
     opt = SLIM.optimizer(SLIM.init_meta_params(jax.random.key(2)))
     params = {"w": jnp.ones((2, 3), jnp.bfloat16), "s": jnp.asarray(0.5, jnp.bfloat16)}

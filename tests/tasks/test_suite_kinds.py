@@ -197,3 +197,30 @@ def test_autoencoder_config_builds_on_8x8_images_with_its_errors():
         warnings.simplefilter("ignore", UserWarning)
         task = AutoencoderConfig(image_size=8, data_dir=str(MNIST)).build()
     assert task.images.shape[1] == 64 and task.layer_sizes == (64, 32, 8, 32, 64)
+
+
+def test_reparam_with_a_scale_range_draws_a_log_uniform_scale_per_instance():
+    """``scale_range``: each instance its own scale s, log-uniform in [lo, hi]; the stored
+    parameters are the inner task's divided by s and the loss is the inner loss at s times them."""
+    inner_cfg = QuadraticConfig(dim=5)
+    task = ReparamConfig(scale_range=(0.01, 100.0), task=inner_cfg).build()
+    inner = inner_cfg.build()
+    keys = jax.random.split(jax.random.key(7), 4000)
+    log_scales = np.asarray(jax.vmap(task.sample)(keys)[1])
+    lo, hi = np.log(0.01), np.log(100.0)
+    assert lo <= log_scales.min() and log_scales.max() <= hi
+    # Uniform on [lo, hi]: mean and variance within 5 standard errors of (lo+hi)/2, (hi-lo)^2/12.
+    width = hi - lo
+    assert abs(log_scales.mean()) < 5 * width / np.sqrt(12 * 4000)
+    assert abs(log_scales.var() / (width**2 / 12) - 1) < 0.1
+    key = keys[0]
+    instance = task.sample(key)
+    inner_instance, s = instance[0], float(np.exp(instance[1]))
+    stored = task.init(key, instance)
+    theta = inner.init(key, inner_instance)
+    np.testing.assert_allclose(np.asarray(stored) * s, np.asarray(theta), rtol=1e-5)
+    np.testing.assert_allclose(
+        float(task.loss(stored, instance, key)), float(inner.loss(theta, inner_instance)), rtol=1e-5
+    )
+    with pytest.raises(ValueError, match="scale_range"):
+        ReparamConfig(scale_range=(2.0, 1.0))
