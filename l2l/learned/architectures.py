@@ -38,14 +38,15 @@ class BatchedUpdate(NamedTuple):
     ``to_carry(opt_state) -> carry`` converts the batched optimizer state (leading instance axis)
     to the layout the fast step carries and ``from_carry(carry, like) -> opt_state`` converts it
     back (``like``: the batched state ``to_carry`` was given, for its structure);
-    ``step(weights, carry, flat_grads, flat_params) -> (carry, flat_updates)`` maps the (B, n)
-    gradients and parameters (each instance's pytree raveled, leaf after leaf in
-    ``jax.tree.leaves`` order) to (B, n) updates.
+    ``step(weights, carry, flat_grads, flat_params, losses) -> (carry, flat_updates)`` maps the
+    (B, n) gradients and parameters (each instance's pytree raveled, leaf after leaf in
+    ``jax.tree.leaves`` order) and the (B,) losses at those parameters (the ``value`` the plain
+    transform is given) to (B, n) updates.
     """
 
     prepare: Callable[[Any], Any]
     to_carry: Callable[[Any], Any]
-    step: Callable[[Any, Any, jax.Array, jax.Array], tuple[Any, jax.Array]]
+    step: Callable[[Any, Any, jax.Array, jax.Array, jax.Array], tuple[Any, jax.Array]]
     from_carry: Callable[[Any, Any], Any]
 
 

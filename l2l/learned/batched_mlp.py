@@ -12,9 +12,10 @@ It computes the same function as ``jax.vmap`` of ``learned.mlp_optimizer(meta_pa
   a contiguous row, and the network is one matmul per layer over all B n coordinates,
   ``z = W^T x``; only Adafactor's row and column statistics and the normalization over each
   tensor look at one leaf at a time (static slices);
-- the training-progress features :math:`\tanh(t / T_l)` are the same for every coordinate of an
-  instance: their part of the first layer is a bias per instance, :math:`W_{\text{prog}}^T
-  \tanh(t / T)`, instead of 9 more rows of every coordinate's input;
+- the training-progress features :math:`\tanh(t / T_l)` (and the loss features, where there are
+  any) are the same for every coordinate of an instance: their part of the first layer is a bias
+  per instance, :math:`W_{\text{prog}}^T \tanh(t / T)`, instead of 9 more rows of every
+  coordinate's input;
 - the first layer's matmul leaves out the parameter row, added as an outer product
   :math:`w_p \, \tilde p^T`: in first-order meta-training (the gradient fed to the optimizer is a
   constant) the parameter is the only input the meta-gradient flows back through, so the
@@ -41,6 +42,7 @@ from l2l.learned.fused_lstm import matmul_dtype_of
 from l2l.learned.tensor_features import (
     TensorFeatureState,
     factored_features,
+    loss_features,
     parameter_scale,
     root_plus_eps,
     tensor_features,
@@ -62,7 +64,7 @@ class Weights(NamedTuple):
 
     param: jax.Array  # (hidden, 1): the first layer's column of the parameter feature
     inputs: Layer  # the first layer's columns of the other per-coordinate features, its bias
-    progress: jax.Array  # (hidden, L): its columns of the tanh(t / T) progress features
+    progress: jax.Array  # (hidden, L): its columns of the progress features (tanh(t / T), loss)
     layers: tuple[Layer, ...]  # the other layers, the output layer last
 
 
@@ -96,8 +98,9 @@ def batched_update(config, matmul_dtype: Literal["float32", "bfloat16"] = "float
     (B, n) gradients and parameters of B instances: a :class:`l2l.learned.BatchedUpdate`.
 
     The carry is (momenta (B, K, n), second moment (B, n), rows (one (B, F, R) per leaf), columns
-    (one (B, F, C) per leaf), count (B,)); the leaves' sizes and matrix shapes are read off the
-    row and column accumulators, so one compiled step serves any params pytree.
+    (one (B, F, C) per leaf), count (B,), loss statistics (B, J + 1) or ()); the leaves' sizes
+    and matrix shapes are read off the row and column accumulators, so one compiled step serves
+    any params pytree.
     """
     dtype = matmul_dtype_of(matmul_dtype)
     f = config.features
@@ -105,6 +108,7 @@ def batched_update(config, matmul_dtype: Literal["float32", "bfloat16"] = "float
     b_v = float(f.second_moment_decay)
     b_f = tuple(float(d) for d in f.factored_decays)
     timescales = tuple(float(s) for s in f.timescales)
+    b_l = tuple(float(d) for d in f.loss_decays)
     eps, norm_eps = float(f.eps), float(f.normalize_eps)
     step_mult, exp_mult = config.step_mult, config.exp_mult
     relative_floor = config.relative_floor if config.relative_step else None
@@ -120,10 +124,11 @@ def batched_update(config, matmul_dtype: Literal["float32", "bfloat16"] = "float
             tuple(jax.tree.leaves(fs.rows)),
             tuple(jax.tree.leaves(fs.cols)),
             opt_state.count,
+            fs.loss,  # (B, J + 1), or () without loss features
         )
 
     def from_carry(carry, like):
-        momenta, second, rows, cols, count = carry
+        momenta, second, rows, cols, count, loss = carry
         fs = like.features
         leaves, treedef = jax.tree.flatten(fs.second_moment)  # each (B, *shape)
         bounds = _bounds([math.prod(v.shape[1:]) for v in leaves])
@@ -139,14 +144,17 @@ def batched_update(config, matmul_dtype: Literal["float32", "bfloat16"] = "float
             ),
             rows=treedef.unflatten(list(rows)),
             cols=treedef.unflatten(list(cols)),
+            loss=loss,
         )
         return type(like)(state, count)
 
     def factored(g, r, c, tau):
         return factored_features(g, r, c, tau, b_f, eps)
 
-    def step(weights, carry, g, p):
-        momenta, second, rows, cols, count = carry
+    def step(weights, carry, g, p, losses=None):
+        momenta, second, rows, cols, count, loss = carry
+        if b_l and losses is None:
+            raise ValueError("the loss features (loss_decays) read the losses: pass them")
         tau = count + 1  # (B,)
         wide = jnp.promote_types(g.dtype, jnp.float32)
 
@@ -184,6 +192,11 @@ def batched_update(config, matmul_dtype: Literal["float32", "bfloat16"] = "float
 
         times = jnp.asarray(timescales, g.dtype)[:, None]
         progress = jnp.tanh(count.astype(g.dtype)[None, :] / times)  # (L, B)
+        if b_l:  # the loss features, per instance: (J + 1, B) more progress rows
+            loss_inputs, loss = jax.vmap(lambda v, st, c: loss_features(v, st, c, b_l))(
+                losses, loss, count
+            )
+            progress = jnp.concatenate([progress, loss_inputs.T.astype(g.dtype)])
         shift = (
             _matmul(weights.progress, progress, None) + weights.inputs.bias.astype(g.dtype)[:, None]
         )
@@ -225,10 +238,11 @@ def batched_update(config, matmul_dtype: Literal["float32", "bfloat16"] = "float
             tuple(new_rows),
             tuple(new_cols),
             count + 1,
+            loss,
         )
         return carry, update.astype(p.dtype)
 
-    num_inputs = len(names) - 1 - len(timescales)
+    num_inputs = len(names) - 1 - len(timescales) - (len(b_l) + 1 if b_l else 0)
 
     def prepared(meta_params):
         return prepare(meta_params, num_inputs)

@@ -240,7 +240,8 @@ def batched_update(config, matmul_dtype: Literal["float32", "bfloat16"] = "float
     def to_carry(opt_state):
         return (to_columns(opt_state.lstm), opt_state.features, opt_state.count)
 
-    def step(weights, carry, flat_g, flat_params):
+    def step(weights, carry, flat_g, flat_params, losses=None):
+        del losses  # the LSTM does not read the loss
         del flat_params  # the LSTM's features read the gradient only
         lstm, feature_state, count = carry
         inputs, feature_state, scale = jax.vmap(features.apply)(flat_g, feature_state)

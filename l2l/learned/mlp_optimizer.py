@@ -163,16 +163,18 @@ def per_parameter_optimizer(
       relative_floor: where given, each leaf's step is multiplied by max(rms(leaf params),
         relative_floor) (``relative_step``).
 
-    ``update`` needs the params (the features read them).
+    ``update`` needs the params (the features read them), and ``value=loss`` where the features
+    read the loss (``loss_decays``).
     """
 
     def init_fn(params):
         return MLPOptimizerState(features.init(params), jnp.zeros((), jnp.int32))
 
     def update_fn(updates, state, params=None, **extra_args):
-        del extra_args
         leaves, treedef = jax.tree.flatten(updates)
-        inputs, feature_state = features.apply(updates, params, state.features, state.count)
+        inputs, feature_state = features.apply(
+            updates, params, state.features, state.count, extra_args.get("value")
+        )
         new_state = MLPOptimizerState(feature_state, state.count + 1)
         if not leaves:
             return updates, new_state

@@ -45,6 +45,16 @@ each normalized over its tensor (with ``normalize``): :math:`\tilde x = x / \sqr
 through the epsilons); then, not normalized, the training-progress features
 ``tanh_step_T`` :math:`\tanh(t / T_l)`, the same for every coordinate.
 
+With ``loss_decays`` :math:`\lambda_1, \dots, \lambda_J`, training-progress features read off the
+loss too (in the spirit of Celo's learned scheduler, Moudgil et al., 2025, which sees loss
+statistics): with :math:`\ell_t = \log f_t` the log of the loss at the parameters being updated
+(the ``value`` optax's line searches are given; a constant for the meta-gradient),
+:math:`\bar\ell_{j}` its moving average at decay :math:`\lambda_j` over the updates before this
+one (started at :math:`\ell_0`) and :math:`\ell_0` the first loss,
+``loss_vs_ema_lambda`` :math:`\tanh(\ell_t - \bar\ell_j)` (is the loss rising or falling, and how
+fast) and ``loss_vs_first`` :math:`\tanh((\ell_t - \ell_0) / 4)` (how far training has come, in
+units of :math:`e^4`), the same for every coordinate; invariant to the scale of the loss.
+
 Metz et al., 2020, "Tasks, stability, architecture, and compute for training more effective
 learned optimizers, and using them to train themselves"; Metz et al., 2022, "Practical tradeoffs
 between memory, compute, and performance in learned optimizers" (``adafac_mlp_lopt`` in
@@ -69,6 +79,10 @@ from l2l.config import field
 
 #: Adafactor's epsilon_1, added to every g^2 of the factored accumulators (so their means are > 0).
 ADAFACTOR_EPS = 1e-30
+#: The smallest loss the loss features take the log of (float32's smallest normal number).
+GRAD_TINY = float(np.finfo(np.float32).tiny)
+#: The log-loss units of ``loss_vs_first``: tanh((log f_t - log f_0) / 4).
+LOSS_PROGRESS_SCALE = 4.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,9 +105,10 @@ class TensorFeatureConfig:
     eps: float = field(1e-8, gt=0)
     normalize: bool = True
     normalize_eps: float = field(1e-5, gt=0)
+    loss_decays: tuple[float, ...] = ()  # the loss features' averages (module docstring); ()
 
     def __post_init__(self) -> None:
-        for name in ("momentum_decays", "factored_decays"):
+        for name in ("momentum_decays", "factored_decays", "loss_decays"):
             decays = getattr(self, name)
             if any(not 0 <= d < 1 for d in decays):
                 raise ValueError(f"{name} must lie in [0, 1), got {list(decays)}")
@@ -108,16 +123,20 @@ class TensorFeatureState(NamedTuple):
     second_moment: Any  # each leaf (*shape): EMA of g^2 at the second-moment decay
     rows: Any  # each leaf (F, R): EMAs of the row means of g^2 + eps_1, per factored decay
     cols: Any  # each leaf (F, C): EMAs of the column means of g^2 + eps_1, per factored decay
+    # (J + 1,): the moving averages of the log loss at the loss decays and the first log loss
+    # (before the first update: zeros); () without loss features.
+    loss: Any = ()
 
 
 class TensorFeatures(NamedTuple):
-    """``init(params) -> state``; ``apply(grads, params, state, count) -> (inputs, state)`` with
-    ``count`` the int32 index t of the update, ``inputs`` (n, num_inputs) for the n coordinates of
+    """``init(params) -> state``; ``apply(grads, params, state, count, value=None) -> (inputs,
+    state)`` with ``count`` the int32 index t of the update, ``value`` the loss (read by the loss
+    features only), ``inputs`` (n, num_inputs) for the n coordinates of
     every leaf, leaf after leaf in ``jax.tree.leaves`` order, each raveled in C order."""
 
     names: tuple[str, ...]
     init: Callable[[Any], TensorFeatureState]
-    apply: Callable[[Any, Any, TensorFeatureState, jax.Array], tuple[jax.Array, Any]]
+    apply: Callable[..., tuple[jax.Array, Any]]
 
     @property
     def num_inputs(self) -> int:
@@ -189,12 +208,36 @@ def parameter_scale(p: jax.Array, floor: float) -> jax.Array:
     return jnp.maximum(jnp.sqrt(jnp.mean(jnp.square(p), axis=-1, keepdims=True)), floor)
 
 
+def _dtype_of(params: Any) -> Any:
+    leaves = jax.tree.leaves(params)
+    return leaves[0].dtype if leaves else jnp.float32
+
+
+def loss_features(
+    value: jax.Array, stats: jax.Array, count: jax.Array, decays: tuple[float, ...]
+) -> tuple[jax.Array, jax.Array]:
+    """The loss features of one optimizee (module docstring) and their new statistics: ``value``
+    the loss being updated from, ``stats`` (J + 1,) the moving averages of its log and the first
+    log loss, ``count`` the index t of the update (at t = 0 every statistic starts at the loss).
+    Returns ((J + 1,) features, (J + 1,) statistics), in the dtype of ``stats``."""
+    dtype = stats.dtype
+    log_loss = jnp.log(jnp.maximum(jax.lax.stop_gradient(value).astype(dtype), GRAD_TINY))
+    previous = jnp.where(count == 0, log_loss, stats)
+    inputs = jnp.tanh(
+        (log_loss - previous) / jnp.asarray((1.0,) * len(decays) + (LOSS_PROGRESS_SCALE,), dtype)
+    )
+    keep = jnp.asarray(decays, dtype)
+    averages = keep * previous[:-1] + (1 - keep) * log_loss
+    return inputs, jnp.concatenate([averages, previous[-1:]])
+
+
 def tensor_features(config: TensorFeatureConfig) -> TensorFeatures:
     """The feature map ``config`` describes (module docstring: the maths)."""
     b_m = tuple(float(d) for d in config.momentum_decays)
     b_v = float(config.second_moment_decay)
     b_f = tuple(float(d) for d in config.factored_decays)
     timescales = tuple(float(s) for s in config.timescales)
+    b_l = tuple(float(d) for d in config.loss_decays)
     eps, norm_eps = float(config.eps), float(config.normalize_eps)
     factored_names = ("row", "col", "factored", "rsqrt_factored", "grad_rsqrt_factored")
     names = (
@@ -206,6 +249,8 @@ def tensor_features(config: TensorFeatureConfig) -> TensorFeatures:
         *(f"momentum_{_name(b)}_rsqrt" for b in b_m),
         *(f"{what}_{_name(b)}" for b in b_f for what in factored_names),
         *(f"tanh_step_{_name(s)}" for s in timescales),
+        *(f"loss_vs_ema_{_name(b)}" for b in b_l),
+        *(("loss_vs_first",) if b_l else ()),
     )
 
     def root(x: jax.Array) -> jax.Array:
@@ -222,15 +267,21 @@ def tensor_features(config: TensorFeatureConfig) -> TensorFeatures:
             second_moment=jax.tree.map(jnp.zeros_like, params),
             rows=jax.tree.map(zeros(lambda p: (len(b_f), matrix_shape(p.shape)[0])), params),
             cols=jax.tree.map(zeros(lambda p: (len(b_f), matrix_shape(p.shape)[1])), params),
+            loss=jnp.zeros(len(b_l) + 1, _dtype_of(params)) if b_l else (),
         )
 
     def apply(
-        grads: Any, params: Any, state: TensorFeatureState, count: jax.Array
+        grads: Any, params: Any, state: TensorFeatureState, count: jax.Array, value: Any = None
     ) -> tuple[jax.Array, TensorFeatureState]:
         if params is None:
             raise ValueError(
                 "the per-parameter features read the parameters: call "
                 "update(grads, state, params) with the params"
+            )
+        if b_l and value is None:
+            raise ValueError(
+                "the loss features (loss_decays) read the loss: call "
+                "update(grads, state, params, value=loss)"
             )
         g_leaves, structure = jax.tree.flatten(grads)
         treedef: Any = structure  # (jax's stubs leave PyTreeDef's methods untyped)
@@ -248,6 +299,9 @@ def tensor_features(config: TensorFeatureConfig) -> TensorFeatures:
         per_leaf = [
             treedef.flatten_up_to(t) for t in (params, v_hat, *m_hats, state.rows, state.cols)
         ]
+        loss_inputs, loss_state = (
+            loss_features(value, state.loss, count, b_l) if b_l else (None, state.loss)
+        )
         blocks, rows, cols = [], [], []
         for g, p, v, *rest in zip(g_leaves, *per_leaf):
             *m_hat, r, c = rest
@@ -262,7 +316,9 @@ def tensor_features(config: TensorFeatureConfig) -> TensorFeatures:
             if config.normalize:
                 x = x / jnp.sqrt(jnp.mean(x * x, axis=0, keepdims=True) + norm_eps)
             progress = jnp.tanh(count.astype(x.dtype) / jnp.asarray(timescales, x.dtype))
-            progress = jnp.broadcast_to(progress, (x.shape[0], len(timescales)))
+            if loss_inputs is not None:
+                progress = jnp.concatenate([progress, loss_inputs.astype(x.dtype)])
+            progress = jnp.broadcast_to(progress, (x.shape[0], progress.shape[0]))
             blocks.append(jnp.concatenate([x, progress], axis=-1))
             rows.append(r)
             cols.append(c)
@@ -271,6 +327,7 @@ def tensor_features(config: TensorFeatureConfig) -> TensorFeatures:
             second_moment=second,
             rows=treedef.unflatten(rows),
             cols=treedef.unflatten(cols),
+            loss=loss_state,
         )
         return jnp.concatenate(blocks, axis=0), new_state
 

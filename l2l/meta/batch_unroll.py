@@ -84,7 +84,7 @@ def unroll(
         params, opt_carry, step = carry
         loss_keys = jax.vmap(unroll_lib.step_key)(keys, step)
         losses, grads = jax.vmap(value_and_grad)(params, instances, loss_keys)  # (B,), (B, n)
-        opt_carry, update = rule.step(weights, opt_carry, grads, params)
+        opt_carry, update = rule.step(weights, opt_carry, grads, params, losses)
         return (params + update, opt_carry, step + 1), losses
 
     if remat:

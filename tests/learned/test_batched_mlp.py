@@ -75,3 +75,15 @@ def test_fast_path_with_relative_steps(monkeypatch, fast_path_against_vmap, tiny
     monkeypatch.setattr(batched_mlp, "LARGE", 12)
     cfg = dataclasses.replace(CONFIG, relative_step=True, relative_floor=0.05)
     _compare(fast_path_against_vmap, tiny_mlp_task, cfg, second_derivatives=False, remat=True)
+
+
+def test_fast_path_with_loss_features(fast_path_against_vmap, tiny_mlp_task):
+    """The loss features (``loss_decays``): per instance, a bias of the first layer on the fast
+    path, more input columns on the plain one; the same numbers, meta-gradient included."""
+    cfg = dataclasses.replace(
+        CONFIG, features=dataclasses.replace(CONFIG.features, loss_decays=(0.5, 0.9))
+    )
+    state, _, _ = _compare(
+        fast_path_against_vmap, tiny_mlp_task, cfg, second_derivatives=False, remat=True
+    )
+    assert state.opt_state.features.loss.shape == (2, 3)

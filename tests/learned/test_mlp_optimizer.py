@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 
 from l2l import config, learned, meta
 from l2l.learned import MLPOptimizerConfig, TensorFeatureConfig, tensor_features
@@ -223,6 +224,33 @@ def test_relative_step_is_adam_times_each_leafs_parameter_rms_with_adafactors_fl
     for name, scale in (("w", 2.0), ("b", floor), ("s", 0.5)):
         np.testing.assert_allclose(u_ours[name], scale * np.asarray(u_adam[name]), rtol=1e-6)
     assert u_ours["s"].shape == ()
+
+
+def test_loss_features_follow_their_numpy_recurrence_and_need_the_loss():
+    """``loss_decays``: tanh(log f_t - m_j) for the moving averages m_j of the log loss over the
+    updates before (started at log f_0) and tanh((log f_t - log f_0) / 4), the same for every
+    coordinate; in float64 NumPy over six updates whose loss falls and jumps."""
+    decays = (0.5, 0.9)
+    raw = TensorFeatureConfig(momentum_decays=(), factored_decays=(), loss_decays=decays)
+    features = tensor_features(raw)
+    assert features.names[-3:] == ("loss_vs_ema_0.5", "loss_vs_ema_0.9", "loss_vs_first")
+    params = {"w": jnp.ones((2, 3)), "b": jnp.zeros(3)}
+    state = features.init(params)
+    values = [4.0, 2.0, 1.0, 3.0, 0.01, 0.02]
+    averages = None
+    for t, value in enumerate(values):
+        inputs, state = features.apply(params, params, state, jnp.asarray(t), jnp.asarray(value))
+        log_f = np.log(value)
+        if averages is None:
+            averages, first = np.full(2, log_f), log_f
+        expected = np.tanh([log_f - averages[0], log_f - averages[1], (log_f - first) / 4])
+        np.testing.assert_allclose(np.asarray(inputs[:, -3:]), np.tile(expected, (9, 1)), atol=2e-6)
+        averages = np.asarray(decays) * averages + (1 - np.asarray(decays)) * log_f
+    opt = MLPOptimizerConfig(features=raw).optimizer(
+        MLPOptimizerConfig(features=raw).init_meta_params(jax.random.key(0))
+    )
+    with pytest.raises(ValueError, match=r"loss features \(loss_decays\) read the loss"):
+        opt.update(params, opt.init(params), params)
 
 
 def test_updates_keep_the_params_dtype():
