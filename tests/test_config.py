@@ -135,7 +135,7 @@ def test_experiment_configs_validate_their_meaning(tmp_path):
     with pytest.raises(
         ConfigError,
         match="task.kind.*unknown task kind 'cnn'.*Known: autoencoder, conv, distribution, "
-        "markov_rnn, mix, ",
+        "markov_rnn, mix, mlp, mlp_mix, noisy_quadratic, quadratic, random_reparam, reparam, ",
     ):
         config_lib.load(EvaluateConfig, write(tmp_path, "task: {kind: cnn}\n"))
     with pytest.raises(ConfigError, match="task.kind.*'quadratc'. Did you mean 'quadratic'"):

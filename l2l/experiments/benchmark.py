@@ -553,6 +553,48 @@ def run(cfg: Config, *, show_progress: bool = True) -> Report:
     return report
 
 
+def merge_reports(base: dict, extra: dict, seed: int = 0) -> dict:
+    """``base``'s report (as its JSON holds it) with the optimizers ``extra`` evaluated added:
+    one report as if one run had evaluated them all. Both must come from the same suite and
+    tuned baselines (their tuned rows are compared); an optimizer of ``extra`` that ``base``
+    has replaces it. Every aggregate is a function of its optimizer's runs and ``seed`` alone
+    (:func:`l2l.experiments.benchmark_metrics.aggregates`), so each is kept as computed; the
+    performance profiles draw from one generator for all, so they are recomputed."""
+    if [t["name"] for t in base["tasks"]] != [t["name"] for t in extra["tasks"]]:
+        raise ValueError("merge_reports: the two reports ran different tasks")
+    tuned = [k for k, v in base["kinds"].items() if v == "tuned baseline"]
+    for a, b in zip(base["tasks"], extra["tasks"]):
+        if any(a["cells"][k] != b["cells"].get(k) for k in tuned):
+            raise ValueError(f"merge_reports: task {a['name']}: the tuned baselines differ")
+    added = [k for k, v in extra["kinds"].items() if v != "tuned baseline"]
+    out = json.loads(json.dumps(base))
+    out["kinds"] = {k: v for k, v in base["kinds"].items() if k not in added} | {
+        k: extra["kinds"][k] for k in added
+    }
+    out["seconds"] = {k: v for k, v in base["seconds"].items() if k not in added} | {
+        k: extra["seconds"][k] for k in added
+    }
+    for label in added:
+        if label in extra["aggregates"]:
+            out["aggregates"][label] = extra["aggregates"][label]
+    for task, more in zip(out["tasks"], extra["tasks"]):
+        task["cells"] = {k: v for k, v in task["cells"].items() if k not in added} | {
+            k: more["cells"][k] for k in added
+        }
+    out["config"]["optimizers"] = [
+        o for o in base["config"]["optimizers"] if o not in extra["config"]["optimizers"]
+    ] + list(extra["config"]["optimizers"])
+    losses = {}
+    for label in out["kinds"]:
+        ran = [t["cells"][label] for t in out["tasks"] if not t["cells"][label].get("error")]
+        if ran:
+            losses[label] = np.asarray([c["normalized_loss"] for c in ran]).T
+    profiles, intervals = metrics.profiles(losses, seed=seed)
+    out["profiles"] = {k: np.asarray(v).tolist() for k, v in profiles.items()}
+    out["profile_intervals"] = {k: np.asarray(v).tolist() for k, v in intervals.items()}
+    return json.loads(_dump(out))
+
+
 # --------------------------------------------------------------------------- tables
 
 

@@ -16,11 +16,13 @@ from l2l.plots.hyper import (
     short_horizon_traces,
     step_size_traces,
 )
+from l2l.plots.meta_training import distribution_curves
 from l2l.plots.save import save_png
 from l2l.plots.studies import race_animation, race_figure, race_overview, response_figure
 from l2l.plots.zero_machine import zero_machine
 
 __all__ = [
+    "distribution_curves",
     "dual_number_traces",
     "loss_curve_panels",
     "loss_curves",

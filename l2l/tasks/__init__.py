@@ -6,10 +6,10 @@ params``, ``loss(params, instance, key)``. Tasks are flax struct dataclasses: th
 ``kind:`` in a config file (:data:`TASK_KINDS`): ``quadratic``, ``separable_quadratic``,
 ``noisy_quadratic`` (Wu et al.'s, with its closed forms), ``surface``, ``mlp``, ``mlp_mix``,
 ``conv``, ``autoencoder``, ``markov_rnn`` (a recurrent net on a random language), ``reparam``
-(any task with rescaled parameters), ``mix`` (tasks of any kinds side by side),
-``distribution`` (tasks to meta-train on, one drawn per meta-step). A new kind is one module
-that defines the task, its :class:`TaskConfig` subclass and registers it with
-:func:`register` (see ``quadratic.py``).
+(any task with rescaled parameters), ``random_reparam`` (a random scale per instance), ``mix``
+(tasks of any kinds side by side), ``distribution`` (tasks to meta-train on, one drawn per
+meta-step). A new kind is one module that defines the task, its :class:`TaskConfig` subclass
+and registers it with :func:`register` (see ``quadratic.py``).
 
 Examples:
     A random quadratic f(theta) = ||W theta - y||^2, one instance and its initial point:
@@ -41,7 +41,12 @@ from l2l.tasks.mlp import (
 )
 from l2l.tasks.noisy_quadratic import NoisyQuadratic, NoisyQuadraticConfig
 from l2l.tasks.quadratic import Quadratic, QuadraticConfig, QuadraticInstance
-from l2l.tasks.reparam import RandomReparamTask, ReparamConfig, ReparamTask
+from l2l.tasks.reparam import (
+    RandomReparamConfig,
+    RandomReparamTask,
+    ReparamConfig,
+    ReparamTask,
+)
 from l2l.tasks.separable import (
     SeparableQuadratic,
     SeparableQuadraticConfig,
@@ -75,6 +80,7 @@ __all__ = [
     "Quadratic",
     "QuadraticConfig",
     "QuadraticInstance",
+    "RandomReparamConfig",
     "RandomReparamTask",
     "ReparamConfig",
     "ReparamTask",

@@ -7,7 +7,7 @@ a 14x14 MLP, a quadratic) are different programs: each is compiled once, the fir
 drawn, and reused for every later meta-step that draws it. A general-purpose learned optimizer is
 meta-trained on such a distribution (Metz et al., 2022, VeLO; Moudgil et al., 2025, Celo: tasks
 of several families, sizes and activations, with task augmentation such as the random
-reparameterization of kind ``reparam`` with ``scale_range``).
+reparameterization of kind ``random_reparam``).
 
 A distribution is not a task: it has no loss of its own, and only meta-training reads it.
 """

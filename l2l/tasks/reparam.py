@@ -14,7 +14,7 @@ relies on the usual scale of weights (a learned one trained on initial weights n
 default step size) meets parameters 100 times smaller than it expects and gradients 100 times
 larger (``scale: 100``).
 
-With ``scale_range: [lo, hi]`` every instance draws its own scale, log-uniform in [lo, hi]
+With kind ``random_reparam`` every instance draws its own scale, log-uniform in [low, high]
 (:class:`RandomReparamTask`; the instance is the inner instance and :math:`\log s`): the
 augmentation that teaches a learned optimizer not to rely on the scale of the weights.
 
@@ -90,26 +90,37 @@ class RandomReparamTask:
 class ReparamConfig(TaskConfig):
     """``task: {kind: reparam, scale: 100, task: {kind: mlp, ...}}``: ``task`` with its parameters
     stored divided by ``scale`` (:class:`ReparamTask`); ``task`` is any task section (default:
-    the paper's 10-d quadratics). ``scale_range: [lo, hi]`` draws the scale of each instance
-    log-uniform in [lo, hi] instead (:class:`RandomReparamTask`; ``scale`` is then unused)."""
+    the paper's 10-d quadratics)."""
 
     kind: Literal["reparam"] = "reparam"
     scale: float = field(100.0, gt=0, help="the network uses scale x the stored parameters")
     task: TaskConfig = field(QuadraticConfig())
-    scale_range: tuple[float, float] | None = None
-
-    def __post_init__(self) -> None:
-        if self.scale_range is not None:
-            if len(self.scale_range) != 2 or not 0 < self.scale_range[0] <= self.scale_range[1]:
-                raise ValueError(
-                    f"scale_range: expected [lo, hi] with 0 < lo <= hi, got {self.scale_range}"
-                )
 
     def with_split(self, split: str) -> ReparamConfig:
         return dataclasses.replace(self, task=self.task.with_split(split))
 
-    def build(self) -> ReparamTask | RandomReparamTask:
-        if self.scale_range is not None:
-            low, high = self.scale_range
-            return RandomReparamTask(task=self.task.build(), low=float(low), high=float(high))
+    def build(self) -> ReparamTask:
         return ReparamTask(task=self.task.build(), scale=self.scale)
+
+
+@register("random_reparam")
+@dataclasses.dataclass(frozen=True)
+class RandomReparamConfig(TaskConfig):
+    """``task: {kind: random_reparam, low: 0.01, high: 100, task: {kind: mlp, ...}}``: ``task``
+    with its parameters stored divided by a scale drawn per instance, log-uniform in [low, high]
+    (:class:`RandomReparamTask`): learned_optimization's task augmentation."""
+
+    kind: Literal["random_reparam"] = "random_reparam"
+    low: float = field(0.01, gt=0, help="the smallest scale")
+    high: float = field(100.0, gt=0, help="the largest scale")
+    task: TaskConfig = field(QuadraticConfig())
+
+    def __post_init__(self) -> None:
+        if self.low > self.high:
+            raise ValueError(f"low ({self.low}) must be at most high ({self.high})")
+
+    def with_split(self, split: str) -> RandomReparamConfig:
+        return dataclasses.replace(self, task=self.task.with_split(split))
+
+    def build(self) -> RandomReparamTask:
+        return RandomReparamTask(task=self.task.build(), low=self.low, high=self.high)

@@ -238,3 +238,37 @@ def test_the_generalization_view_marks_each_zoo_optimizers_training_families():
     }
     assert {task: m for task, m in marked.items() if m} == expected
     assert set(names) == {o.path for o in bm.DEFAULT_OPTIMIZERS if o.kind == "learned"}
+
+
+def test_merging_a_report_with_one_more_optimizer_gives_the_one_run_report():
+    """The committed report split in two (every optimizer but the last; the tuned baselines and
+    the last) and merged back is the committed report: aggregates kept, profiles recomputed."""
+    import json
+
+    whole = json.loads((ROOT / bm.REPORT_RESULTS).read_text())
+    last = [k for k, v in whole["kinds"].items() if v == "evaluated"][-1]
+    tuned = [k for k, v in whole["kinds"].items() if v == "tuned baseline"]
+
+    def keep(labels):
+        part = json.loads(json.dumps(whole))
+        part["kinds"] = {k: v for k, v in whole["kinds"].items() if k in labels}
+        part["seconds"] = {k: v for k, v in whole["seconds"].items() if k in labels}
+        part["aggregates"] = {k: v for k, v in whole["aggregates"].items() if k in labels}
+        for t in part["tasks"]:
+            t["cells"] = {k: v for k, v in t["cells"].items() if k in labels}
+        return part
+
+    base = keep([k for k in whole["kinds"] if k != last])
+    base["config"]["optimizers"] = whole["config"]["optimizers"][:-1]
+    extra = keep([*tuned, last])
+    extra["config"]["optimizers"] = whole["config"]["optimizers"][-1:]
+    merged = bm.merge_reports(base, extra)
+    for key in ("kinds", "seconds", "aggregates", "tasks", "config"):
+        assert merged[key] == whole[key], key
+    for key in ("profiles", "profile_intervals"):
+        assert merged[key].keys() == whole[key].keys()
+        for label in whole[key]:
+            np.testing.assert_allclose(merged[key][label], whole[key][label], atol=1e-6)
+    extra["tasks"][0]["cells"][tuned[0]] = {"final_loss": [0.0]}
+    with pytest.raises(ValueError, match="tuned baselines differ"):
+        bm.merge_reports(base, extra)

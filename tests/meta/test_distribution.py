@@ -14,7 +14,7 @@ from l2l import unroll as unroll_lib
 from l2l.config import ConfigError
 from l2l.learned import MLPOptimizerConfig, TensorFeatureConfig
 from l2l.meta import distribution
-from l2l.tasks import DistributionConfig, MemberConfig, QuadraticConfig, ReparamConfig
+from l2l.tasks import DistributionConfig, MemberConfig, QuadraticConfig, RandomReparamConfig
 
 #: A small per-parameter MLP optimizer with steps relative to the parameters' scale.
 OPTIMIZER = MLPOptimizerConfig(
@@ -32,7 +32,7 @@ DISTRIBUTION = DistributionConfig(
     members=(
         MemberConfig(task=QuadraticConfig(dim=3), horizon=8),
         MemberConfig(task=QuadraticConfig(dim=5), weight=2.0, batch_size=2),
-        MemberConfig(task=ReparamConfig(scale_range=(0.1, 10.0), task=QuadraticConfig(dim=4))),
+        MemberConfig(task=RandomReparamConfig(low=0.1, high=10.0, task=QuadraticConfig(dim=4))),
     )
 )
 

@@ -18,6 +18,7 @@ from l2l.tasks import (
     MarkovRNN,
     MLPClassifier,
     QuadraticConfig,
+    RandomReparamConfig,
     ReparamConfig,
     config_from_dict,
 )
@@ -199,11 +200,11 @@ def test_autoencoder_config_builds_on_8x8_images_with_its_errors():
     assert task.images.shape[1] == 64 and task.layer_sizes == (64, 32, 8, 32, 64)
 
 
-def test_reparam_with_a_scale_range_draws_a_log_uniform_scale_per_instance():
-    """``scale_range``: each instance its own scale s, log-uniform in [lo, hi]; the stored
+def test_random_reparam_draws_a_log_uniform_scale_per_instance():
+    """``random_reparam``: each instance its own scale s, log-uniform in [lo, hi]; the stored
     parameters are the inner task's divided by s and the loss is the inner loss at s times them."""
     inner_cfg = QuadraticConfig(dim=5)
-    task = ReparamConfig(scale_range=(0.01, 100.0), task=inner_cfg).build()
+    task = RandomReparamConfig(low=0.01, high=100.0, task=inner_cfg).build()
     inner = inner_cfg.build()
     keys = jax.random.split(jax.random.key(7), 4000)
     log_scales = np.asarray(jax.vmap(task.sample)(keys)[1])
@@ -222,5 +223,5 @@ def test_reparam_with_a_scale_range_draws_a_log_uniform_scale_per_instance():
     np.testing.assert_allclose(
         float(task.loss(stored, instance, key)), float(inner.loss(theta, inner_instance)), rtol=1e-5
     )
-    with pytest.raises(ValueError, match="scale_range"):
-        ReparamConfig(scale_range=(2.0, 1.0))
+    with pytest.raises(ValueError, match=r"low \(2.0\) must be at most high \(1.0\)"):
+        RandomReparamConfig(low=2.0, high=1.0)
