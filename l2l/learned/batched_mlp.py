@@ -226,6 +226,8 @@ def batched_update(config, matmul_dtype: Literal["float32", "bfloat16"] = "float
             for i in group:
                 pieces[i] = update[:, start : start + sizes[i]]
                 start += sizes[i]
+        if config.fan_in_scaling:  # each leaf's step over the root of its rows (its fan-in)
+            pieces = [u / math.sqrt(r.shape[-1]) for u, r in zip(pieces, rows)]
         if relative_floor is not None:  # relative_step: each leaf's step times its scale
             pieces = [
                 u * parameter_scale(p[:, a:b], relative_floor).astype(u.dtype)

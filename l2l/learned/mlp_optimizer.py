@@ -19,7 +19,13 @@ Adafactor's relative step size (Shazeer & Stern, 2018, section 8, :math:`\epsilo
 the per-tensor normalized features tell the network nothing of the scale of the weights, so
 without it a step has the same size on every task, whatever the task's scale;
 with it a task whose weights are 100 times smaller (``reparam``) takes 100 times smaller steps,
-down to the floor.
+down to the floor. With ``fan_in_scaling`` each matrix's step is also divided by the root of its
+fan-in :math:`R` (its rows: every axis but the last, :func:`l2l.learned.tensor_features.
+matrix_shape`; 1 for vectors and scalars): a step that moves every weight of a row by the same
+relative amount changes a pre-activation :math:`\sum_i w_i x_i`, whose size grows as
+:math:`\sqrt{R}`, by an amount that grows as :math:`R`, so the relative change of the
+pre-activations is the same at every fan-in (the argument of muP, Yang et al., 2022, that lets
+a learned optimizer work on wider networks than it was trained on: muLO, Therien et al., 2024).
 
 with small multipliers (:math:`\eta_{\text{exp}} = \eta_{\text{step}} = 10^{-3}`, Metz et al.)
 so that the untrained network, whose output layer starts small, takes small steps. The direction
@@ -55,6 +61,7 @@ from l2l.learned.tensor_features import (
     TensorFeatureConfig,
     TensorFeatures,
     TensorFeatureState,
+    fan_in_scale,
     parameter_scale,
     tensor_features,
 )
@@ -82,6 +89,7 @@ class MLPOptimizerConfig(LearnedOptimizerConfig):
     output_init_scale: float = field(1e-2, ge=0)
     relative_step: bool = False  # steps in units of each leaf's parameter rms (module docstring)
     relative_floor: float = field(1e-3, gt=0, help="the smallest parameter scale of relative_step")
+    fan_in_scaling: bool = False  # each matrix's step over the root of its fan-in (docstring)
 
     def __post_init__(self):
         if any(h < 1 for h in self.hidden_sizes):
@@ -147,6 +155,7 @@ def per_parameter_optimizer(
     exp_mult: float = 1e-3,
     step_mult: float = 1e-3,
     relative_floor: float | None = None,
+    fan_in_scaling: bool = False,
 ) -> optax.GradientTransformationExtraArgs:
     r"""A per-parameter learned optimizer around any network of the feature vectors.
 
@@ -162,6 +171,7 @@ def per_parameter_optimizer(
       step_mult: the multiplier of the step.
       relative_floor: where given, each leaf's step is multiplied by max(rms(leaf params),
         relative_floor) (``relative_step``).
+      fan_in_scaling: each matrix's step divided by the root of its fan-in.
 
     ``update`` needs the params (the features read them), and ``value=loss`` where the features
     read the loss (``loss_decays``).
@@ -187,6 +197,8 @@ def per_parameter_optimizer(
             jnp.reshape(step[a:b], leaf.shape).astype(leaf.dtype)
             for a, b, leaf in zip(bounds[:-1], bounds[1:], leaves)
         ]
+        if fan_in_scaling:
+            steps = [u * fan_in_scale(u.shape).astype(u.dtype) for u in steps]
         if relative_floor is not None:
             steps = [
                 u * parameter_scale(jnp.reshape(p, (-1,)), relative_floor)[0].astype(u.dtype)
@@ -213,4 +225,5 @@ def mlp_optimizer(
         config.exp_mult,
         config.step_mult,
         config.relative_floor if config.relative_step else None,
+        config.fan_in_scaling,
     )

@@ -150,6 +150,12 @@ def matrix_shape(shape: tuple[int, ...]) -> tuple[int, int]:
     return math.prod(shape[:-1]), shape[-1]
 
 
+def fan_in_scale(shape: tuple[int, ...]) -> jax.Array:
+    """1 / sqrt(R) for a leaf seen as an (R, C) matrix (:func:`matrix_shape`; R = 1 for a leaf of
+    rank < 2): the fan-in scaling of the MLP optimizer's steps."""
+    return jnp.asarray(1.0 / math.sqrt(matrix_shape(tuple(shape))[0]))
+
+
 def _safe_sqrt(x: jax.Array) -> jax.Array:
     """sqrt(x), with derivative 0 (not inf) at x = 0."""
     positive = x > 0

@@ -70,10 +70,11 @@ def test_fast_path_without_factored_features_or_normalization(
 
 
 def test_fast_path_with_relative_steps(monkeypatch, fast_path_against_vmap, tiny_mlp_task):
-    """``relative_step``: each leaf's step times its parameters' rms, leaf by leaf on both paths
-    (the matrices alone, the biases joined)."""
+    """``relative_step`` and ``fan_in_scaling``: each leaf's step times its parameters' rms and
+    over the root of its fan-in, leaf by leaf on both paths (the matrices alone, the biases
+    joined)."""
     monkeypatch.setattr(batched_mlp, "LARGE", 12)
-    cfg = dataclasses.replace(CONFIG, relative_step=True, relative_floor=0.05)
+    cfg = dataclasses.replace(CONFIG, relative_step=True, relative_floor=0.05, fan_in_scaling=True)
     _compare(fast_path_against_vmap, tiny_mlp_task, cfg, second_derivatives=False, remat=True)
 
 

@@ -197,7 +197,7 @@ def test_stand_in_network_giving_adams_direction_reproduces_optax_adam_exactly()
         params = optax.apply_updates(params, u_ours)
 
 
-def test_relative_step_is_adam_times_each_leafs_parameter_rms_with_adafactors_floor():
+def test_relative_step_is_adam_times_each_leafs_parameter_rms_and_fan_in_scale():
     """``relative_step`` (Adafactor's relative step size): with Adam's direction as the network,
     each leaf's update is optax Adam's times max(rms(leaf), floor), in NumPy: a matrix of rms 2,
     a vector below the floor, and a scalar."""
@@ -210,6 +210,9 @@ def test_relative_step_is_adam_times_each_leafs_parameter_rms_with_adafactors_fl
 
     lr, floor = 1e-2, 0.1
     ours = per_parameter_optimizer(adam_network, features, step_mult=lr, relative_floor=floor)
+    scaled = per_parameter_optimizer(
+        adam_network, features, step_mult=lr, relative_floor=floor, fan_in_scaling=True
+    )
     adam = optax.adam(lr)
     rng = np.random.default_rng(3)
     params = {
@@ -221,8 +224,12 @@ def test_relative_step_is_adam_times_each_leafs_parameter_rms_with_adafactors_fl
     grads = jax.tree.map(lambda p: jnp.asarray(rng.normal(size=p.shape), p.dtype), params)
     u_ours, _ = ours.update(grads, s_ours, params)
     u_adam, _ = adam.update(grads, s_adam, params)
+    u_scaled, _ = scaled.update(grads, s_ours, params)
     for name, scale in (("w", 2.0), ("b", floor), ("s", 0.5)):
         np.testing.assert_allclose(u_ours[name], scale * np.asarray(u_adam[name]), rtol=1e-6)
+        # fan_in_scaling: the (3, 4) matrix's step over sqrt(3), its 3 rows; vectors unscaled.
+        fan_in = 3 if name == "w" else 1
+        np.testing.assert_allclose(u_scaled[name], u_ours[name] / np.sqrt(fan_in), rtol=1e-6)
     assert u_ours["s"].shape == ()
 
 
