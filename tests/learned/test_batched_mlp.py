@@ -69,20 +69,20 @@ def test_fast_path_without_factored_features_or_normalization(
     _compare(fast_path_against_vmap, tiny_mlp_task, cfg, second_derivatives=False, remat=False)
 
 
-def test_fast_path_with_relative_steps(monkeypatch, fast_path_against_vmap, tiny_mlp_task):
-    """``relative_step`` and ``fan_in_scaling``: each leaf's step times its parameters' rms and
-    over the root of its fan-in, leaf by leaf on both paths (the matrices alone, the biases
-    joined)."""
+def test_fast_path_with_relative_steps_fan_in_scaling_and_loss_features(
+    monkeypatch, fast_path_against_vmap, tiny_mlp_task
+):
+    """``relative_step`` and ``fan_in_scaling`` (each leaf's step times its parameters' rms and
+    over the root of its fan-in, leaf by leaf; the matrices alone, the biases joined) and the
+    loss features (per instance: a bias of the first layer on the fast path, more input columns
+    on the plain one): the same numbers on both paths, meta-gradient included."""
     monkeypatch.setattr(batched_mlp, "LARGE", 12)
-    cfg = dataclasses.replace(CONFIG, relative_step=True, relative_floor=0.05, fan_in_scaling=True)
-    _compare(fast_path_against_vmap, tiny_mlp_task, cfg, second_derivatives=False, remat=True)
-
-
-def test_fast_path_with_loss_features(fast_path_against_vmap, tiny_mlp_task):
-    """The loss features (``loss_decays``): per instance, a bias of the first layer on the fast
-    path, more input columns on the plain one; the same numbers, meta-gradient included."""
     cfg = dataclasses.replace(
-        CONFIG, features=dataclasses.replace(CONFIG.features, loss_decays=(0.5, 0.9))
+        CONFIG,
+        features=dataclasses.replace(CONFIG.features, loss_decays=(0.5, 0.9)),
+        relative_step=True,
+        relative_floor=0.05,
+        fan_in_scaling=True,
     )
     state, _, _ = _compare(
         fast_path_against_vmap, tiny_mlp_task, cfg, second_derivatives=False, remat=True

@@ -20,19 +20,22 @@ from l2l.tasks import DistributionConfig, MemberConfig, QuadraticConfig, RandomR
 OPTIMIZER = MLPOptimizerConfig(
     hidden_sizes=(8,),
     features=TensorFeatureConfig(
-        momentum_decays=(0.5, 0.9), factored_decays=(), timescales=(10.0,)
+        momentum_decays=(0.5, 0.9), factored_decays=(), timescales=(10.0,), loss_decays=(0.9,)
     ),
     step_mult=0.1,
     exp_mult=0.1,
     relative_step=True,
 )
 
-#: Three members of different shapes, weights and unrolls.
+#: Two members of different shapes, weights and unrolls (one randomly reparameterized).
 DISTRIBUTION = DistributionConfig(
     members=(
         MemberConfig(task=QuadraticConfig(dim=3), horizon=8),
-        MemberConfig(task=QuadraticConfig(dim=5), weight=2.0, batch_size=2),
-        MemberConfig(task=RandomReparamConfig(low=0.1, high=10.0, task=QuadraticConfig(dim=4))),
+        MemberConfig(
+            task=RandomReparamConfig(low=0.1, high=10.0, task=QuadraticConfig(dim=5)),
+            weight=2.0,
+            batch_size=2,
+        ),
     )
 )
 
@@ -51,7 +54,7 @@ def tiny_config(**changes) -> meta_lib.MetaTrainConfig:
         eval_instances=4,
         checkpoint_every=3,
         log_every=3,
-        meta_optimizer=meta_lib.MetaOptimizerConfig(learning_rate=3e-3),
+        meta_optimizer=meta_lib.MetaOptimizerConfig(learning_rate=1e-2),
     )
     return dataclasses.replace(base, **changes)
 
@@ -77,11 +80,11 @@ def test_each_meta_step_is_its_members_single_task_step_on_the_shared_weights():
         for i, t in enumerate(built.tasks)
     ]
     draws = distribution.schedule(cfg.seed, cfg.meta_steps, built.weights)
-    assert set(draws[:8].tolist()) == {0, 1, 2}  # every member drawn, some more than once
+    assert set(draws[:6].tolist()) == {0, 1}  # every member drawn, some more than once
     state = trainer.init()
     oracle = [s.init() for s in singles]
     params, opt_state = oracle[0].meta_params, oracle[0].meta_opt_state
-    for step in range(8):
+    for step in range(6):
         state, metrics = trainer.step(state)
         m = int(draws[step])
         assert metrics["member"] == m
@@ -89,29 +92,29 @@ def test_each_meta_step_is_its_members_single_task_step_on_the_shared_weights():
         oracle[m], _ = singles[m].step(full)
         params, opt_state = oracle[m].meta_params, oracle[m].meta_opt_state
         jax.tree.map(np.testing.assert_array_equal, state.meta_params, params)
-    assert int(state.step) == 8
+    assert int(state.step) == 6
     # Each member's instances are its own: no two members draw under the same key.
-    keys = [jax.random.key_data(k) for i in range(3) for k in distribution.member_streams(0, i)]
+    keys = [jax.random.key_data(k) for i in range(2) for k in distribution.member_streams(0, i)]
     keys.append(jax.random.key_data(unroll_lib.stream_key(0, "meta_train")))
     assert len({tuple(np.asarray(k).ravel()) for k in keys}) == len(keys)
 
 
 def test_meta_training_on_a_distribution_lowers_its_validation_score_and_resumes(tmp_path):
-    cfg = tiny_config(meta_steps=60, eval_every=60, checkpoint_every=20, log_every=20)
+    cfg = tiny_config(meta_steps=40, eval_every=40, checkpoint_every=20, log_every=20)
     straight = meta_lib.train(
         dataclasses.replace(cfg, output_dir=str(tmp_path / "a")), show_progress=False
     )
     built = tasks.build(cfg.task)
     score = distribution.validation_score(cfg, built, OPTIMIZER.optimizer)
     untrained = score(OPTIMIZER.init_meta_params(meta_lib.step.meta_init_key(cfg.seed)))
-    # The mean over members of log(mean loss) falls by at least 0.5 (a factor 1.6) in 60 steps.
+    # The mean over members of log(mean loss) falls by at least 0.5 (a factor 1.6) in 40 steps.
     assert straight.best_score < untrained - 0.5
     assert straight.best_score == pytest.approx(score(straight.best_meta_params), abs=1e-5)
     # Killed after 25 meta-steps and resumed: the very same weights as the straight run.
     resumed_cfg = dataclasses.replace(cfg, output_dir=str(tmp_path / "b"))
     assert meta_lib.train(resumed_cfg, show_progress=False, stop_after=25).steps == 25
     second = meta_lib.train(resumed_cfg, show_progress=False)
-    assert second.steps == 60
+    assert second.steps == 40
     jax.tree.map(np.testing.assert_array_equal, second.meta_params, straight.meta_params)
     # The trained file round-trips: its optimizer gives the best weights' updates.
     saved = learned.read(tmp_path / "b" / "best.l2l")
