@@ -13,6 +13,7 @@ import re
 import sys
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 import yaml
@@ -160,6 +161,46 @@ def test_benchmark_pages_show_their_results_files():
     assert shown == set(tables)
     # The figure beside the tables is the committed report's.
     assert (DOCS / "benchmark_profile.png").stat().st_size < 200_000
+
+
+def test_general_lopt_page_shows_its_results_files():
+    """docs/general_lopt.md shows every table its two results files make (the meta-training
+    record and the benchmark report holding the optimizer's rows); the zoo ships the seed whose
+    validation score on the meta-training distribution is best, and every seed's file is
+    committed."""
+    from l2l import learned
+    from l2l.experiments import benchmark, general_lopt
+
+    tables = general_lopt.documented_tables(ROOT)
+    text = (DOCS / "general_lopt.md").read_text()
+    assert benchmark.fill_tables(text, tables) == text, "general_lopt.md differs from its results"
+    assert {name for name in tables if f"<!-- table: {name} " in text} == set(tables)
+    training = json.loads((ROOT / general_lopt.TRAINING_RESULTS).read_text())
+    seeds = general_lopt.seed_labels(general_lopt.combined(ROOT))
+    assert set(seeds) <= set(training) and len(seeds) >= 3
+    best = general_lopt.chosen(training, seeds)
+    shipped = learned.zoo.resolve(general_lopt.ZOO_NAME)
+    committed = learned.read(ROOT / general_lopt.SEED_FILE.format(seed=training[best]["seed"]))
+    for a, b in zip(jax.tree.leaves(shipped.meta_params), jax.tree.leaves(committed.meta_params)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert (DOCS / "general_lopt_training.png").stat().st_size < 200_000
+    # The prose's lists of tasks: where the shipped optimizer wins, and where it is above 2x.
+    ratios = general_lopt.task_ratios(general_lopt.combined(ROOT), general_lopt.ZOO_NAME)
+    assert {t for t, r in ratios.items() if r < 1} == {
+        "noisy-quadratic",
+        "mlp-mnist-8x8-relu",
+        "mlp-fashion-8x8-tanh",
+        "mlp-fashion-wide-relu",
+        "mlp-fashion-8x8-reparam",
+        "rnn-markov",
+        "rnn-markov-wide",
+    }
+    assert {t for t, r in ratios.items() if r > 2} == {
+        "quadratic-10d",
+        "quadratic-10d-long",
+        "autoencoder-mnist-8x8",
+        "autoencoder-fashion",
+    }
 
 
 def test_no_tuning_suite_page_shows_its_results_file():

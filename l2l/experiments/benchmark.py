@@ -120,6 +120,7 @@ ZOO = (
     "mnist-mix-lstm",
     "mnist-mlp-lopt",
     "fashion-mix-mlp-lopt",
+    "general-mlp-lopt",
 )
 DEFAULT_OPTIMIZERS: tuple[OptimizerSpec, ...] = (
     *(spec for name in ZOO for spec in (_zoo(name), _zoo(name, untrained=True))),
@@ -553,13 +554,14 @@ def run(cfg: Config, *, show_progress: bool = True) -> Report:
     return report
 
 
-def merge_reports(base: dict, extra: dict, seed: int = 0) -> dict:
+def merge_reports(base: dict, extra: dict, seed: int = 0, *, profiles: bool = True) -> dict:
     """``base``'s report (as its JSON holds it) with the optimizers ``extra`` evaluated added:
     one report as if one run had evaluated them all. Both must come from the same suite and
     tuned baselines (their tuned rows are compared); an optimizer of ``extra`` that ``base``
     has replaces it. Every aggregate is a function of its optimizer's runs and ``seed`` alone
     (:func:`l2l.experiments.benchmark_metrics.aggregates`), so each is kept as computed; the
-    performance profiles draw from one generator for all, so they are recomputed."""
+    performance profiles draw from one generator for all, so they are recomputed (``profiles``;
+    False: left out, for tables that do not show them)."""
     if [t["name"] for t in base["tasks"]] != [t["name"] for t in extra["tasks"]]:
         raise ValueError("merge_reports: the two reports ran different tasks")
     tuned = [k for k, v in base["kinds"].items() if v == "tuned baseline"]
@@ -584,13 +586,17 @@ def merge_reports(base: dict, extra: dict, seed: int = 0) -> dict:
     out["config"]["optimizers"] = [
         o for o in base["config"]["optimizers"] if o not in extra["config"]["optimizers"]
     ] + list(extra["config"]["optimizers"])
+    if not profiles:
+        out.pop("profiles", None)
+        out.pop("profile_intervals", None)
+        return out
     losses = {}
     for label in out["kinds"]:
         ran = [t["cells"][label] for t in out["tasks"] if not t["cells"][label].get("error")]
         if ran:
             losses[label] = np.asarray([c["normalized_loss"] for c in ran]).T
-    profiles, intervals = metrics.profiles(losses, seed=seed)
-    out["profiles"] = {k: np.asarray(v).tolist() for k, v in profiles.items()}
+    shares, intervals = metrics.profiles(losses, seed=seed)
+    out["profiles"] = {k: np.asarray(v).tolist() for k, v in shares.items()}
     out["profile_intervals"] = {k: np.asarray(v).tolist() for k, v in intervals.items()}
     return json.loads(_dump(out))
 
@@ -667,10 +673,13 @@ _FAMILY_DEFAULTS = {"dataset": "mnist", "image_size": 28, "condition_number": No
 
 def _family(section: dict) -> list[tuple]:
     """The task families a task section (a dict, as results files and zoo files hold them) draws
-    from: a mix's members, an MLP mix's architectures, else the section itself."""
+    from: a mix's members, a distribution's members' tasks, an MLP mix's architectures, else the
+    section itself."""
     kind = section.get("kind")
     if kind == "mix":
         return [f for member in section["members"] for f in _family(member)]
+    if kind == "distribution":
+        return [f for member in section["members"] for f in _family(member["task"])]
     if kind == "mlp_mix":
         mlps = ({**section, **arch, "kind": "mlp"} for arch in section["architectures"])
         return [f for mlp in mlps for f in _family(mlp)]

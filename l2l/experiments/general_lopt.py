@@ -26,8 +26,11 @@ from l2l.experiments.report import number
 
 #: The committed record of the meta-training runs the page shows (paths from the repository).
 TRAINING_RESULTS = "docs/results/general_mlp_lopt_training.json"
-#: The benchmark's committed report, which holds the runs' rows.
+#: The benchmark's committed report, which holds the zoo entry's rows and its control's.
 BENCHMARK_RESULTS = "docs/results/benchmark.json"
+#: The benchmark report of the other rows: every meta-training seed and the ablations
+#: (``l2l benchmark`` runs merged with ``benchmark.merge_reports``).
+GENERAL_RESULTS = "docs/results/benchmark_general.json"
 #: The bar of the issue (module docstring).
 WIN_RATE_FLOOR = 0.6
 WORST_RATIO_CEILING = 2.0
@@ -140,9 +143,13 @@ ZOO_NAME = "general-mlp-lopt"
 
 
 def seed_labels(bench: dict) -> list[str]:
-    """The benchmark labels of the meta-training seeds, the shipped one first."""
-    others = sorted(k for k in bench["kinds"] if k.startswith(f"{ZOO_NAME}, seed "))
-    return [ZOO_NAME, *others]
+    """The benchmark labels of the meta-training seeds (each seed's file is committed as
+    ``SEED_FILE``; the zoo's ``general-mlp-lopt`` is one of them, run again under its name)."""
+    return sorted(k for k in bench["kinds"] if k.startswith(f"{ZOO_NAME}, seed "))
+
+
+#: Where each seed's trained file is committed (``.format(seed=...)``), for the benchmark rows.
+SEED_FILE = "docs/results/general_mlp_lopt_seed{seed}.l2l"
 
 
 def rows_of(bench: dict) -> list[str]:
@@ -164,14 +171,24 @@ def subset(bench: dict, labels: list[str]) -> dict:
     }
 
 
+def combined(root: Path) -> dict:
+    """The benchmark's committed report with the rows of ``GENERAL_RESULTS`` added (no
+    profiles: the page shows none)."""
+    from l2l.experiments import benchmark
+
+    bench = json.loads((root / BENCHMARK_RESULTS).read_text())
+    if ZOO_NAME not in bench["kinds"]:
+        raise ValueError(f"{BENCHMARK_RESULTS} has no {ZOO_NAME!r} rows")
+    general = json.loads((root / GENERAL_RESULTS).read_text())
+    return benchmark.merge_reports(bench, general, profiles=False)
+
+
 def documented_tables(root: Path) -> dict[str, str]:
     """Every table of docs/general_lopt.md, made from the committed results under ``root``."""
     from l2l.experiments import benchmark
 
     training = json.loads((root / TRAINING_RESULTS).read_text())
-    bench = json.loads((root / BENCHMARK_RESULTS).read_text())
-    if ZOO_NAME not in bench["kinds"]:
-        raise ValueError(f"{BENCHMARK_RESULTS} has no {ZOO_NAME!r} rows")
+    bench = combined(root)
     view = subset(bench, rows_of(bench))
     return {
         "general-training": training_table(training),
@@ -190,3 +207,16 @@ def write_docs(root: Path) -> list[Path]:
     from l2l.experiments import benchmark
 
     return benchmark.fill_pages([root / "docs" / "general_lopt.md"], documented_tables(root))
+
+
+#: The page's figure, drawn from ``TRAINING_RESULTS`` by :func:`write_figure`.
+FIGURE = "docs/general_lopt_training.png"
+
+
+def write_figure(root: Path) -> Path:
+    """The meta-training curves of every run in the committed record (``plots.
+    distribution_curves``), written to ``FIGURE`` under ``root``."""
+    from l2l import plots
+
+    training = json.loads((root / TRAINING_RESULTS).read_text())
+    return plots.save_png(plots.distribution_curves(training), root / FIGURE)

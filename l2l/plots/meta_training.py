@@ -10,7 +10,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 
-def distribution_curves(records: Mapping[str, dict], window: int = 250) -> Figure:
+def distribution_curves(records: Mapping[str, dict], window: int = 500) -> Figure:
     """Two panels, one line per run: the validation score (mean over members of the log of
     their mean validation loss) at each evaluation; and the training meta-loss of each member
     minus that member's first logged value, per optimizee step (the meta-loss is a sum over a
@@ -37,7 +37,7 @@ def distribution_curves(records: Mapping[str, dict], window: int = 250) -> Figur
     right.axhline(0.0, color="grey", lw=0.8, ls=":")
     right.set_xlabel("meta-step")
     right.set_ylabel("log-loss change per step vs the first meta-step")
-    right.set_title(f"training meta-loss (mean over members, {window}-step windows)")
+    right.set_title(f"training meta-loss, {window}-step means over members")
     for ax in (left, right):
         ax.legend(fontsize=7)
     return fig

@@ -68,5 +68,6 @@ def test_the_page_is_refused_without_the_optimizers_rows(tmp_path):
     (tmp_path / "docs" / "results").mkdir(parents=True)
     (tmp_path / general_lopt.TRAINING_RESULTS).write_text("{}")
     (tmp_path / general_lopt.BENCHMARK_RESULTS).write_text(json.dumps({"kinds": {}}))
+    (tmp_path / general_lopt.GENERAL_RESULTS).write_text(json.dumps({"kinds": {}}))
     with pytest.raises(ValueError, match="has no 'general-mlp-lopt' rows"):
         general_lopt.documented_tables(tmp_path)
