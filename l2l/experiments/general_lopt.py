@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from l2l.experiments import benchmark_metrics as metrics
 from l2l.experiments.report import number
 
 #: The committed record of the meta-training runs the page shows (paths from the repository).
@@ -39,7 +40,8 @@ SEED_SPREAD_CEILING = 0.15
 
 def training_record(run_dir: str | Path) -> dict:
     """What one meta-training run did, read off its directory (``config.yaml``,
-    ``metrics.jsonl``): seed, meta-steps, wall minutes, the seconds spent compiling each member,
+    ``metrics.jsonl``): seed, the optimizer's design choices the ablations remove, meta-steps,
+    wall minutes, the seconds spent compiling each member,
     every validation score, and the logged meta-losses (step, member, meta-loss)."""
     run_dir = Path(run_dir)
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
@@ -50,8 +52,8 @@ def training_record(run_dir: str | Path) -> dict:
     best_step, best = min(evals, key=lambda e: e[1])
     return {
         "seed": cfg["seed"],
-        "overrides": {k: cfg["optimizer"][k] for k in ("relative_step",)}
-        | {"loss_decays": cfg["optimizer"].get("features", {}).get("loss_decays", [])},
+        "design": {k: cfg["optimizer"][k] for k in ("relative_step", "fan_in_scaling")}
+        | {"loss_decays": cfg["optimizer"]["features"]["loss_decays"]},
         "meta_steps": logged[-1]["step"],
         "truncation": cfg["truncation"],
         "minutes": round(logged[-1]["seconds"] / 60, 2),
@@ -113,7 +115,8 @@ def floors_table(bench: dict, labels: list[str]) -> str:
     rates = []
     for label in labels:
         ratios = task_ratios(bench, label)
-        wins = sum(r < 1 for r in ratios.values())
+        ran = [t["cells"][label]["normalized_loss"] for t in bench["tasks"]]
+        wins = round(metrics.win_rate(np.asarray([r for r in ran if r]).T) * len(ratios))
         rates.append(wins / len(ratios))
         worst = max(ratios, key=lambda k: ratios[k])
         a = bench["aggregates"][label]["iqm_normalized_loss"]

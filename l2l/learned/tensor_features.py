@@ -80,7 +80,7 @@ from l2l.config import field
 #: Adafactor's epsilon_1, added to every g^2 of the factored accumulators (so their means are > 0).
 ADAFACTOR_EPS = 1e-30
 #: The smallest loss the loss features take the log of (float32's smallest normal number).
-GRAD_TINY = float(np.finfo(np.float32).tiny)
+LOSS_FLOOR = float(np.finfo(np.float32).tiny)
 #: The log-loss units of ``loss_vs_first``: tanh((log f_t - log f_0) / 4).
 LOSS_PROGRESS_SCALE = 4.0
 
@@ -227,7 +227,7 @@ def loss_features(
     log loss, ``count`` the index t of the update (at t = 0 every statistic starts at the loss).
     Returns ((J + 1,) features, (J + 1,) statistics), in the dtype of ``stats``."""
     dtype = stats.dtype
-    log_loss = jnp.log(jnp.maximum(jax.lax.stop_gradient(value).astype(dtype), GRAD_TINY))
+    log_loss = jnp.log(jnp.maximum(jax.lax.stop_gradient(value).astype(dtype), LOSS_FLOOR))
     previous = jnp.where(count == 0, log_loss, stats)
     inputs = jnp.tanh(
         (log_loss - previous) / jnp.asarray((1.0,) * len(decays) + (LOSS_PROGRESS_SCALE,), dtype)

@@ -118,11 +118,12 @@ def make_distribution_trainer(cfg: MetaTrainConfig, distribution: TaskDistributi
             compiled.add(m)
         members = list(state.members)
         members[m] = new._replace(meta_params=(), meta_opt_state=())
-        metrics["member"] = m
-        metrics["skipped"] = sum(s.skipped for s in members)
-        return DistributionState(
+        state = DistributionState(
             new.meta_params, new.meta_opt_state, tuple(members), np.int64(index + 1)
-        ), metrics
+        )
+        metrics["member"] = m
+        metrics["skipped"] = state.skipped
+        return state, metrics
 
     return MetaTrainer(init, step, None, trainers[0].make_optimizer)
 

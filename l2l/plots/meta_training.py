@@ -30,7 +30,7 @@ def distribution_curves(records: Mapping[str, dict], window: int = 500) -> Figur
         bins = (logged[:, 0] // window).astype(int)
         centers = [(b + 0.5) * window for b in np.unique(bins)]
         means = [np.nanmean(change[bins == b]) for b in np.unique(bins)]
-        right.plot(centers, np.asarray(means) / r.get("truncation", 20), color=color, label=label)
+        right.plot(centers, np.asarray(means) / r["truncation"], color=color, label=label)
     left.set_xlabel("meta-step")
     left.set_ylabel("validation: mean over members of log(mean loss)")
     left.set_title("early stopping's score (lower is better)")

@@ -41,7 +41,7 @@ def test_the_bar_is_a_win_rate_an_interval_below_one_no_blow_up_and_seeds_that_a
 def test_a_run_directory_becomes_its_record(tmp_path):
     (tmp_path / "config.yaml").write_text(
         "seed: 2\ntruncation: 20\noptimizer: {kind: mlp, relative_step: true,"
-        " features: {loss_decays: [0.9]}}\n"
+        " fan_in_scaling: false, features: {loss_decays: [0.9]}}\n"
     )
     lines = [
         {"step": 1, "member": 0, "compile_seconds": 3.0},
@@ -57,7 +57,11 @@ def test_a_run_directory_becomes_its_record(tmp_path):
     assert record["compile_seconds"] == {"0": 3.0, "1": 4.5}
     assert (record["best_step"], record["best_validation"]) == (100, 0.25)
     assert record["meta_loss"] == [[25, 1, -1.0], [50, 0, -2.0]]
-    assert record["overrides"] == {"relative_step": True, "loss_decays": [0.9]}
+    assert record["design"] == {
+        "relative_step": True,
+        "fan_in_scaling": False,
+        "loss_decays": [0.9],
+    }
     runs = {"x": record | {"best_validation": 0.3}, "y": record}
     assert general_lopt.chosen(runs, ["x", "y"]) == "y"
     row = general_lopt.training_table({"x": record}).splitlines()[2]
